@@ -1,0 +1,224 @@
+"""``medrdf``: the command line. Every user error ends in one line on stderr and a non-zero exit, never a
+traceback (set MEDRDF_DEBUG=1 to see one). Exit codes: 0 result (abstain included), 2 bad input or usage,
+1 any other failure, 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ._version import __version__
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+STUDY_SUFFIXES = {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ""}
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _add_robust_options(p: argparse.ArgumentParser) -> None:
+    from .robust.settings import DENOISERS, NOISES, RobustSettings
+
+    d = RobustSettings()
+    p.add_argument("--model", default=None, help="shipped model name or path of a model card (default: cxr3-resnet18)")
+    p.add_argument("--n", type=int, default=d.n, help=f"number of noisy copies (default {d.n})")
+    p.add_argument("--sigma", type=float, default=d.sigma, help=f"noise level σ (default {d.sigma})")
+    p.add_argument("--noise", choices=NOISES, default=d.noise, help=f"noise type (default {d.noise})")
+    p.add_argument("--denoiser", choices=DENOISERS, default=d.denoiser, help=f"denoiser (default {d.denoiser})")
+    p.add_argument("--kernel", type=float, default=d.kernel, help="median window size (odd) or gaussian σ in pixels (default 3)")
+    p.add_argument("--alpha", type=float, default=d.alpha, help=f"significance level of the binomial test (default {d.alpha})")
+    p.add_argument("--threshold", type=float, default=None, help="RM threshold (default (K-1)/2)")
+    p.add_argument("--n0", type=int, default=d.n0, help=f"selection draw for gaussian certification (default {d.n0})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"copies per forward pass (default {d.batch_size})")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, reported)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--frame", type=int, default=1, help="frame number for multi-frame DICOM, from 1 (default 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medrdf", description="MedRDF Viewer command line: robust diagnosis of radiographs.")
+    parser.add_argument("--version", action="version", version=f"medrdf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="robust diagnosis of image files or folders")
+    p.add_argument("images", nargs="+", help="DICOM/PNG/JPEG files or folders of them")
+    _add_robust_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+
+    sub.add_parser("models", help="list the shipped models")
+
+    t = sub.add_parser("train", help="train (or resume) a shipped model's recipe, then export it into models/")
+    t.add_argument("recipe", help="recipe name, e.g. cxr3-resnet18")
+    t.add_argument("--data-dir", type=Path, default=None, help="data root (default ../shared/data or $MEDRDF_DATA_DIR)")
+    t.add_argument("--out", type=Path, default=None, help="where to write the model (default models/)")
+    t.add_argument("--run-dir", type=Path, default=None, help="checkpoint folder (default ~/.cache/medrdf/runs/NAME)")
+    t.add_argument("--limit-per-class", type=int, default=None, help="use only N images per class (smoke runs)")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--no-export", action="store_true", help="train only")
+    return parser
+
+
+def _settings_from(args: argparse.Namespace):
+    from .robust.settings import RobustSettings
+
+    return RobustSettings(
+        noise=args.noise, sigma=args.sigma, denoiser=args.denoiser, kernel=args.kernel, n=args.n, n0=args.n0,
+        alpha=args.alpha, threshold=args.threshold, batch_size=args.batch_size, seed=args.seed, device=args.device,
+    ).validate()
+
+
+def expand_inputs(items: Sequence[str]) -> list[Path]:
+    """Files as given; folders expanded to the image/DICOM files inside (recursively, sorted)."""
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in STUDY_SUFFIXES
+                                and not p.name.startswith(".")))
+        else:
+            paths.append(path)
+    return paths
+
+
+class _Progress:
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled, self.label, self.last = enabled, label, -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        pct = int(100 * done / total)
+        if pct != self.last:
+            self.last = pct
+            end = "\n" if done >= total else ""
+            print(f"\r{self.label}: {done:,}/{total:,} copies ({pct}%)", end=end, file=sys.stderr, flush=True)
+
+
+def _summary(path: Path, result: Any) -> str:
+    lines = [f"{path}"]
+    flag = "ACCEPT" if result.verdict == "accept" else "RE-EVALUATE"
+    lines.append(f"  MedRDF diagnosis: {result.display(result.diagnosis)}  [{flag}]")
+    lines.append(f"  {result.reason()}")
+    votes = " · ".join(f"{result.display(c)} {v:,}" for c, v in result.counts.items())
+    lines.append(f"  votes: {votes}  (n = {result.n:,}, p = {result.p_value:.3g})")
+    base_p = result.base_probabilities[result.base_diagnosis]
+    lines.append(f"  base model: {result.display(result.base_diagnosis)} ({100 * base_p:.1f} %)")
+    if result.disagrees_with_base:
+        lines.append("  WARNING: the base model and the defended vote disagree: possible adversarial input.")
+    if result.certified_radius is not None:
+        lines.append(f"  certified L2 radius: {result.certified_radius:.4f}")
+    lines.append(f"  model {result.model['name']} · {result.device} · seed {result.seed} · {result.elapsed_s:.1f} s")
+    lines.extend(f"  note: {w}" for w in result.warnings)
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .imaging import StudyLoadError, load_study
+    from .modelzoo import DEFAULT_MODEL, ModelNotFoundError, load_model, study_to_tensor
+    from .robust import Cancelled, EngineError, SettingsError, robust_predict
+    from .robust.device import resolve_device
+
+    try:
+        settings = _settings_from(args)
+        device = resolve_device(settings.device)
+    except (SettingsError, EngineError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if args.frame < 1:
+        raise CliError("--frame counts from 1.", EXIT_USAGE)
+    try:
+        model = load_model(args.model or DEFAULT_MODEL, device=device)
+    except ModelNotFoundError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    paths = expand_inputs(args.images)
+    if not paths:
+        raise CliError("No image files found in the given folder(s).", EXIT_USAGE)
+    show_progress = args.progress or sys.stderr.isatty()
+    failed = 0
+    for path in paths:
+        try:
+            study = load_study(path, frame=args.frame - 1)
+            x = study_to_tensor(study, model.card)
+            result = robust_predict(model, x, settings, progress=_Progress(show_progress, path.name))
+            result.warnings.extend(study.warnings)
+        except StudyLoadError as exc:
+            failed += 1
+            if args.json:
+                print(json.dumps({"path": str(path), "error": str(exc)}), flush=True)
+            print(f"medrdf: {exc}", file=sys.stderr)
+            continue
+        except Cancelled:
+            raise
+        except EngineError as exc:
+            raise CliError(str(exc), EXIT_FAILURE) from None
+        if args.json:
+            print(json.dumps({"path": str(path), **result.to_dict()}), flush=True)
+        else:
+            print(_summary(path, result), flush=True)
+    return EXIT_USAGE if failed else EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import paths
+    from .modelzoo import available_cards
+
+    cards = available_cards()
+    if not cards:
+        print(f"No models installed in {paths.models_dir()}.")
+        return EXIT_OK
+    for card in cards:
+        acc = card.metrics.get("test", {}).get("accuracy")
+        acc_text = f"test accuracy {100 * acc:.1f} %" if isinstance(acc, (int, float)) else "no test metrics"
+        print(f"{card.name:20s} {card.architecture:10s} {len(card.classes)} classes  {acc_text}  sha256 {card.sha256[:12]}…")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.recipes import RECIPES
+    from .training.run import train
+
+    if args.recipe not in RECIPES:
+        raise CliError(f"Unknown recipe '{args.recipe}' (known: {', '.join(RECIPES)}).", EXIT_USAGE)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return train(args.recipe, out_dir=args.out, data_dir=args.data_dir, run_dir=args.run_dir,
+                 limit_per_class=args.limit_per_class, threads=args.threads, export=not args.no_export)
+
+
+COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as exc:
+        print(f"medrdf: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("medrdf: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        if os.environ.get("MEDRDF_DEBUG"):
+            raise
+        from .imaging import StudyLoadError
+        from .modelzoo import ModelLoadError
+        from .robust import EngineError
+
+        if isinstance(exc, (ModelLoadError, EngineError, StudyLoadError)):
+            print(f"medrdf: {exc}", file=sys.stderr)
+        else:
+            print(f"medrdf: internal error ({type(exc).__name__}); rerun with MEDRDF_DEBUG=1 for details.", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Network definitions, by the name a model card gives in ``architecture``.
+
+Every shipped network is wrapped in :class:`NormalizedClassifier`, whose forward takes pixels in [0, 1] and
+normalises inside (the RobustBench / torchattacks convention), so that noise levels and attack budgets such as
+ε = 8/255 are expressed in image units and mean what the paper means.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+
+class NormalizedClassifier(nn.Module):
+    """``logits = net((x − mean) / std)`` for x in [0, 1]; mean/std are buffers taken from the model card."""
+
+    def __init__(self, net: nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def _resnet(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def build(num_classes: int, channels: int, small_input_stem: bool = False, **_: Any) -> nn.Module:
+        net = factory(weights=None, num_classes=num_classes)
+        if small_input_stem:
+            # 28×28 inputs (DermaMNIST): a 3×3 stride-1 stem and no max-pool keep a 4×4 map before pooling,
+            # as MedMNIST's ResNet baselines do.
+            net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+            net.maxpool = nn.Identity()
+        elif channels != 3:
+            net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        return net
+
+    return build
+
+
+class TinyCNN(nn.Module):
+    """A few-thousand-parameter CNN for tests and smoke runs; ``layer4`` mirrors ResNet's name for Grad-CAM."""
+
+    def __init__(self, num_classes: int, channels: int, width: int = 8, **_: Any) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.layer4 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU())
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer4(self.stem(x)))
+
+
+def _build_resnet18(**kw: Any) -> nn.Module:
+    from torchvision.models import resnet18
+
+    return _resnet(resnet18)(**kw)
+
+
+def _build_resnet50(**kw: Any) -> nn.Module:
+    from torchvision.models import resnet50
+
+    return _resnet(resnet50)(**kw)
+
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": _build_resnet18,
+    "resnet50": _build_resnet50,
+    "tinycnn": TinyCNN,
+}
+
+
+def build_network(architecture: str, num_classes: int, channels: int, **options: Any) -> nn.Module:
+    """Instantiate an untrained network; raises KeyError for an unknown architecture name."""
+    return ARCHITECTURES[architecture](num_classes=num_classes, channels=channels, **options)

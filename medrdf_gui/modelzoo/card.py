@@ -1,0 +1,87 @@
+"""Model cards: the JSON file beside each ``.safetensors`` that says what the weights are and how to feed them.
+
+The card is the contract between training, inference, Grad-CAM and the report: class order, input size,
+channels and normalisation are read from it and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError
+
+
+@dataclass
+class ModelCard:
+    name: str
+    architecture: str  # key of modelzoo.architectures.ARCHITECTURES
+    classes: list[str]  # output index order
+    input_size: tuple[int, int]  # (height, width)
+    channels: int  # 1 (grey) or 3 (RGB)
+    mean: list[float]
+    std: list[float]
+    weights: str  # file name relative to the card's folder
+    sha256: str  # of the weights file
+    display_names: dict[str, str] = field(default_factory=dict)
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    target_layer: str = "net.layer4"  # Grad-CAM default
+    description: str = ""
+    version: str = "1"
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    path: Path | None = field(default=None, compare=False)  # where the card was read from (not serialised)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def weights_path(self) -> Path:
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return base / self.weights
+
+    def display_name(self, class_name: str) -> str:
+        return self.display_names.get(class_name, class_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("path")
+        data["input_size"] = list(self.input_size)
+        return data
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelCard":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ModelLoadError(f"Model card {path} does not exist.") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"Model card {path} cannot be read.") from exc
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"Model card {path} is not valid JSON (line {exc.lineno}).") from exc
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"Model card {path} is not a JSON object.")
+        known = {f for f in cls.__dataclass_fields__ if f != "path"}
+        missing = [k for k in ("name", "architecture", "classes", "input_size", "channels", "mean", "std", "weights", "sha256") if k not in data]
+        if missing:
+            raise ModelLoadError(f"Model card {path} lacks: {', '.join(missing)}.")
+        try:
+            card = cls(**{k: v for k, v in data.items() if k in known})
+            card.input_size = (int(card.input_size[0]), int(card.input_size[1]))
+            card.channels = int(card.channels)
+        except (TypeError, ValueError, IndexError) as exc:
+            raise ModelLoadError(f"Model card {path} has a field of the wrong type.") from exc
+        if card.channels not in (1, 3) or len(card.mean) != card.channels or len(card.std) != card.channels:
+            raise ModelLoadError(f"Model card {path}: channels, mean and std disagree.")
+        if len(card.classes) < 2:
+            raise ModelLoadError(f"Model card {path} lists fewer than two classes.")
+        card.path = path
+        return card

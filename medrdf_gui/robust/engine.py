@@ -1,0 +1,165 @@
+"""The MedRDF engine: n noisy, denoised copies of one image, classified in batches, voted and tested.
+
+Runs under ``torch.inference_mode`` on the model's device, reports progress between batches, stops at the next
+batch boundary when cancelled, and halves the batch size when the device runs out of memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._version import __version__
+from .denoise import make_denoiser
+from .device import describe_device, resolve_device
+from .errors import Cancelled, EngineError
+from .noise import make_noise
+from .result import Result
+from .settings import RobustSettings, default_threshold
+from .vote import certified_radius, decide
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+class VoteSampler:
+    """Draws noisy-denoised copies of ``x`` and counts the classifier's votes."""
+
+    def __init__(self, module: nn.Module, x: torch.Tensor, settings: RobustSettings, num_classes: int,
+                 generator: torch.Generator, should_cancel: CancelFn | None = None) -> None:
+        self.module = module
+        self.x = x
+        self.noise = make_noise(settings.noise, settings.sigma)
+        self.denoise = make_denoiser(settings.denoiser, settings.kernel)
+        self.batch_size = settings.batch_size
+        self.num_classes = num_classes
+        self.generator = generator
+        self.should_cancel = should_cancel or (lambda: False)
+
+    def classify_copies(self, count: int) -> torch.Tensor:
+        """Predicted labels of ``count`` fresh copies (one batch), halving the batch on out-of-memory."""
+        while True:
+            try:
+                batch = self.x.expand(count, *self.x.shape[1:])
+                return self.module(self.denoise(self.noise(batch, self.generator))).argmax(dim=1)
+            except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+                if not _is_oom(exc):
+                    raise
+                if self.x.is_cuda:
+                    torch.cuda.empty_cache()
+                if count == 1:
+                    raise EngineError("Out of memory even with a batch of one image; try the CPU device.") from None
+                count = max(1, count // 2)
+                self.batch_size = count
+
+    def counts(self, n: int, progress: ProgressFn | None = None, offset: int = 0, total: int | None = None) -> np.ndarray:
+        counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.x.device)
+        done = 0
+        total = total or n
+        while done < n:
+            if self.should_cancel():
+                raise Cancelled("Analysis cancelled.")
+            want = min(self.batch_size, n - done)
+            labels = self.classify_copies(want)
+            counts += torch.bincount(labels, minlength=self.num_classes)
+            done += labels.numel()
+            if progress is not None:
+                progress(offset + done, total)
+        return counts.cpu().numpy()
+
+
+def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = None, *,
+                   progress: ProgressFn | None = None, should_cancel: CancelFn | None = None,
+                   classes: list[str] | None = None, **overrides) -> Result:
+    """Run MedRDF on one image tensor ``x`` ([1, C, H, W] or [C, H, W], pixels in [0, 1]).
+
+    ``model`` is a :class:`~medrdf_gui.modelzoo.LoadedModel` (or a bare ``nn.Module`` with ``classes`` given).
+    Keyword overrides change single settings: ``robust_predict(model, x, n=1000, seed=0)``.
+    """
+    settings = (settings or RobustSettings()).with_(**overrides).validate()
+    module: nn.Module = getattr(model, "module", model)
+    card = getattr(model, "card", None)
+    classes = list(classes or (card.classes if card is not None else []))
+    if len(classes) < 2:
+        raise EngineError("The model's class names are unknown; pass classes=[...].")
+    k = len(classes)
+    threshold = settings.threshold if settings.threshold is not None else default_threshold(k)
+    device = resolve_device(settings.device)
+    seed = settings.seed if settings.seed is not None else secrets.randbits(63)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise EngineError(f"Expected one image tensor [1, C, H, W], got shape {tuple(x.shape)}.")
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise EngineError("Image pixels must be finite and lie in [0, 1].")
+
+    started = time.perf_counter()
+    timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    module = module.to(device).eval()
+    x = x.to(device=device, dtype=torch.float32)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    try:
+        with torch.inference_mode():
+            probabilities = torch.softmax(module(x).float(), dim=1)[0].cpu().numpy()
+            sampler = VoteSampler(module, x, settings, k, generator, should_cancel)
+            total = settings.n + (settings.n0 if settings.noise == "gaussian" else 0)
+            selection = None
+            if settings.noise == "gaussian":
+                selection = sampler.counts(settings.n0, progress, 0, total)
+            counts = sampler.counts(settings.n, progress, total - settings.n, total)
+    except (Cancelled, EngineError):
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            raise EngineError("The device ran out of memory; lower the batch size or use the CPU.") from None
+        raise EngineError(f"Inference failed on {device}: {type(exc).__name__}.") from exc
+
+    outcome = decide(counts, settings.alpha, threshold)
+    radius = None
+    if selection is not None:
+        guess = int(np.argmax(selection))
+        radius = certified_radius(settings.sigma, int(counts[guess]), settings.n, settings.alpha)
+    base_label = int(np.argmax(probabilities))
+    used = settings.with_(seed=seed, threshold=threshold, batch_size=sampler.batch_size)
+    return Result(
+        diagnosis=None if outcome.abstained else classes[outcome.top],
+        label=outcome.label,
+        abstained=outcome.abstained,
+        classes=classes,
+        counts={name: int(c) for name, c in zip(classes, counts)},
+        n=settings.n,
+        n_a=outcome.n_a,
+        n_b=outcome.n_b,
+        top_class=classes[outcome.top],
+        runner_up_class=classes[outcome.runner_up],
+        p_value=outcome.p_value,
+        rm=outcome.rm,
+        rm_threshold=threshold,
+        verdict=outcome.verdict,
+        pa_lower_bound=outcome.pa_lower_hoeffding,
+        pa_lower_clopper_pearson=outcome.pa_lower_clopper_pearson,
+        certified_radius=radius,
+        base_diagnosis=classes[base_label],
+        base_label=base_label,
+        base_probabilities={name: float(p) for name, p in zip(classes, probabilities)},
+        settings=used.to_dict(),
+        model={"name": card.name if card else type(module).__name__, "sha256": card.sha256 if card else ""},
+        device=describe_device(device),
+        seed=seed,
+        elapsed_s=round(time.perf_counter() - started, 3),
+        display_names=dict(card.display_names) if card else {},
+        app_version=__version__,
+        timestamp=timestamp,
+    )
