@@ -1,0 +1,49 @@
+"""Shared fixtures: the real data set beside the repo, and untrained tiny models written to a temp dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from medrdf_gui import paths  # noqa: E402
+from medrdf_gui.modelzoo.testing import write_untrained_model  # noqa: E402
+
+DATA = paths.data_dir()
+
+
+def require(path: Path) -> Path:
+    """Real data is part of the test contract: a missing file is a failure, not a skip."""
+    assert path.exists(), f"test data missing: {path} (set MEDRDF_DATA_DIR)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return require(DATA)
+
+
+@pytest.fixture(scope="session")
+def dicom_dir(data_dir: Path) -> Path:
+    return require(data_dir / "dicom")
+
+
+@pytest.fixture(scope="session")
+def cxr_png(data_dir: Path) -> Path:
+    return require(data_dir / "cxr3" / "test" / "covid" / "COVID-1006.png")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Card path of an untrained 3-class grey tinycnn at 32×32 (fast on CPU)."""
+    return write_untrained_model(tmp_path_factory.mktemp("models"), name="tiny-untrained", size=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_card: Path):
+    from medrdf_gui.modelzoo import load_model
+
+    return load_model(tiny_model_card)

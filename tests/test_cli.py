@@ -1,0 +1,94 @@
+"""`medrdf predict`: JSON keys, human summary, exit codes, several files and folders, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medrdf_gui.cli import main
+
+REQUIRED_KEYS = {
+    "diagnosis", "label", "abstained", "counts", "n", "n_a", "n_b", "p_value", "rm", "rm_threshold", "verdict",
+    "pa_lower_bound", "base_diagnosis", "base_probabilities", "settings", "model", "device", "elapsed_s", "warnings",
+}
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_json_has_every_key(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "200", "--seed", "3", "--json")
+    assert code == 0, err
+    obj = json.loads(out)
+    assert REQUIRED_KEYS <= obj.keys()
+    assert {"noise", "sigma", "denoiser", "n", "alpha", "batch_size", "seed"} <= obj["settings"].keys()
+    assert obj["settings"]["seed"] == 3 and obj["n"] == 200 and sum(obj["counts"].values()) == 200
+    assert obj["model"]["name"] == "tiny-untrained" and len(obj["model"]["sha256"]) == 64
+    assert obj["verdict"] in ("accept", "re-evaluate") and obj["path"] == str(cxr_png)
+
+
+def test_predict_human_summary(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+    code, out, _ = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "100", "--seed", "1")
+    assert code == 0
+    assert "MedRDF diagnosis" in out and "base model" in out and "votes" in out
+
+
+def test_folder_and_failures_continue_then_exit_2(capsys, tmp_path: Path, cxr_png: Path, dicom_dir: Path, tiny_model_card: Path) -> None:
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(cxr_png.read_bytes())
+    (folder / "b.dcm").write_bytes((dicom_dir / "rtplan_nonimage.dcm").read_bytes())
+    (folder / "c.png").write_bytes(b"")
+    code, out, err = _run(capsys, "predict", str(folder), "--model", str(tiny_model_card), "--n", "50", "--seed", "0", "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [Path(o["path"]).name for o in lines] == ["a.png", "b.dcm", "c.png"]
+    assert "diagnosis" in lines[0] and "error" in lines[1] and "error" in lines[2]
+    assert code == 2 and err.count("\n") == 2
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["--n", "5"], 2, "below n = 11"),
+        (["--sigma", "3"], 2, "σ"),
+        (["--model", "no-such-model"], 2, "not found"),
+        (["--device", "tpu"], 2, "device"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(capsys, cxr_png: Path, tiny_model_card: Path, args, code, message) -> None:
+    base = ["predict", str(cxr_png)]
+    if "--model" not in args:
+        base += ["--model", str(tiny_model_card)]
+    rc, out, err = _run(capsys, *base, *args)
+    assert rc == code and message in err and err.count("\n") == 1 and out == ""
+
+
+def test_tampered_model_exits_1(capsys, tmp_path: Path, cxr_png: Path, tiny_model_card: Path) -> None:
+    for f in tiny_model_card.parent.glob("tiny-untrained.*"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    weights = tmp_path / "tiny-untrained.safetensors"
+    weights.write_bytes(weights.read_bytes() + b"x")
+    rc, _, err = _run(capsys, "predict", str(cxr_png), "--model", str(tmp_path / "tiny-untrained.json"), "--n", "20")
+    assert rc == 1 and "sha256" in err and str(weights) in err
+
+
+def test_real_process_prints_no_traceback(tmp_path: Path, tiny_model_card: Path) -> None:
+    bad = tmp_path / "x.dcm"
+    bad.write_bytes(b"\x00" * 10)
+    proc = subprocess.run([sys.executable, "-m", "medrdf_gui.cli", "predict", str(bad), "--model", str(tiny_model_card), "--n", "20"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_models_lists_installed_cards(capsys, monkeypatch, tiny_model_card: Path) -> None:
+    monkeypatch.setenv("MEDRDF_MODELS_DIR", str(tiny_model_card.parent))
+    rc, out, _ = _run(capsys, "models")
+    assert rc == 0 and "tiny-untrained" in out

@@ -1,0 +1,92 @@
+"""Noise statistics within binomial/normal bounds (fixed seeds, 5-sigma tolerances) and denoisers equal to scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from medrdf_gui.robust import GaussianNoise, GaussianSmoothing, MedianFilter, PoissonNoise, SaltPepperNoise, symmetric_pad
+
+N = 1_000_000  # elements per statistical check
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _half_grey() -> torch.Tensor:
+    return torch.full((4, 1, 500, 500), 0.5)
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.1, 0.3])
+def test_salt_and_pepper_fractions_are_binomial(sigma: float) -> None:
+    out = SaltPepperNoise(sigma)(_half_grey(), _gen())
+    assert set(torch.unique(out).tolist()) <= {0.0, 0.5, 1.0}
+    for value in (0.0, 1.0):
+        k = int((out == value).sum())
+        p = sigma / 2
+        assert abs(k - N * p) <= 5 * math.sqrt(N * p * (1 - p)), (value, k)
+
+
+def test_gaussian_noise_mean_and_variance() -> None:
+    sigma = 0.1
+    delta = (GaussianNoise(sigma)(_half_grey(), _gen()) - 0.5).double()
+    assert abs(float(delta.mean())) <= 5 * sigma / math.sqrt(N)
+    # Var of the sample variance of normals: 2σ⁴/(N−1); clipping at 5σ changes nothing measurable.
+    assert abs(float(delta.var()) - sigma**2) <= 5 * math.sqrt(2 * sigma**4 / N)
+
+
+def test_poisson_noise_is_unbiased_with_variance_sigma2_x() -> None:
+    sigma, x = 0.1, 0.5
+    out = PoissonNoise(sigma)(_half_grey(), _gen()).double()
+    var = sigma**2 * x
+    assert abs(float(out.mean()) - x) <= 5 * math.sqrt(var / N)
+    assert abs(float(out.var()) - var) <= 0.02 * var
+    assert torch.equal(PoissonNoise(0.0)(_half_grey(), _gen()), _half_grey())
+
+
+@pytest.mark.parametrize("noise", [GaussianNoise(0.5), SaltPepperNoise(0.5), PoissonNoise(0.5)])
+def test_noises_clip_to_unit_range_and_keep_shape(noise) -> None:
+    x = torch.rand(3, 3, 20, 30, generator=_gen(1))
+    out = noise(x, _gen(2))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_same_generator_seed_gives_same_noise() -> None:
+    x = torch.rand(2, 1, 16, 16, generator=_gen(3))
+    for noise in (GaussianNoise(0.1), SaltPepperNoise(0.1), PoissonNoise(0.1)):
+        assert torch.equal(noise(x, _gen(7)), noise(x, _gen(7)))
+
+
+@pytest.mark.parametrize("pad", [1, 2, 5, 12])
+def test_symmetric_pad_equals_numpy_symmetric(pad: int) -> None:
+    x = np.random.default_rng(0).random((2, 1, 7, 9)).astype(np.float32)
+    ref = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="symmetric")
+    assert np.array_equal(symmetric_pad(torch.from_numpy(x), pad).numpy(), ref)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
+@pytest.mark.parametrize("shape", [(2, 1, 31, 17), (1, 3, 8, 8)])
+def test_median_filter_equals_scipy(size: int, shape: tuple) -> None:
+    x = np.random.default_rng(size).random(shape).astype(np.float32)
+    # salt-and-pepper input, the case the paper filters
+    x[x < 0.1] = 0.0
+    x[x > 0.9] = 1.0
+    ref = ndimage.median_filter(x, size=(1, 1, size, size), mode="reflect")
+    assert np.array_equal(MedianFilter(size)(torch.from_numpy(x)).numpy(), ref)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5, 3.0])
+def test_gaussian_smoothing_equals_scipy(sigma: float) -> None:
+    x = np.random.default_rng(0).random((2, 3, 40, 25)).astype(np.float32)
+    ref = ndimage.gaussian_filter(x, sigma=(0, 0, sigma, sigma), mode="reflect", truncate=4.0)
+    assert np.allclose(GaussianSmoothing(sigma)(torch.from_numpy(x)).numpy(), ref, atol=1e-6)
+
+
+def test_median_rejects_even_windows() -> None:
+    with pytest.raises(ValueError):
+        MedianFilter(4)
