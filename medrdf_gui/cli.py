@@ -43,6 +43,33 @@ def _add_robust_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame", type=int, default=1, help="frame number for multi-frame DICOM, from 1 (default 1)")
 
 
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", metavar="PDF", default=None,
+                   help="write a PDF report with Grad-CAM maps: a file (one image), or for several images a folder "
+                        "(one <image stem>.pdf each, <pixel hash>.pdf with --deidentify) or a pattern using {stem} "
+                        "and {hash}, e.g. 'reports/{stem}-{hash}.pdf'")
+    p.add_argument("--deidentify", action="store_true",
+                   help="with --report: no patient name/ID/dates, modality or file name in the report; the image is "
+                        "named by a 12-digit hash of its pixel data")
+    p.add_argument("--gradcam-copies", metavar="M", type=int, default=32,
+                   help="with --report: noisy copies averaged for the defended Grad-CAM map (default 32)")
+
+
+def _write_report(args: argparse.Namespace, path: Path, study: Any, x: Any, model: Any, result: Any,
+                  many: bool, used: set, show_progress: bool) -> None:
+    """Grad-CAM maps at the study's displayed size, then the PDF report; a write failure ends the run (exit 1)."""
+    from .explain import attention_maps
+    from .report import ReportError, report_path_for, write_report
+
+    try:
+        target = report_path_for(args.report, path, study.pixel_sha256(), deidentify=args.deidentify, many=many, used=used)
+        maps = attention_maps(model, x, result, copies=args.gradcam_copies, size=study.shape,
+                              progress=_Progress(show_progress, f"{path.name} Grad-CAM"))
+        write_report(target, result, study, maps, card=model.card, deidentify=args.deidentify)
+    except ReportError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medrdf", description="MedRDF Viewer command line: robust diagnosis of radiographs.")
     parser.add_argument("--version", action="version", version=f"medrdf {__version__}")
@@ -53,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_robust_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+    _add_report_options(p)
 
     sub.add_parser("models", help="list the shipped models")
 
@@ -134,6 +162,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
     if args.frame < 1:
         raise CliError("--frame counts from 1.", EXIT_USAGE)
+    if args.gradcam_copies < 1:
+        raise CliError("--gradcam-copies must be at least 1.", EXIT_USAGE)
     try:
         model = load_model(args.model or DEFAULT_MODEL, device=device)
     except ModelNotFoundError as exc:
@@ -141,8 +171,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.images)
     if not paths:
         raise CliError("No image files found in the given folder(s).", EXIT_USAGE)
+    if args.report:
+        from .report import ReportError, check_report_target
+
+        try:
+            check_report_target(args.report, len(paths))
+        except ReportError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
     show_progress = args.progress or sys.stderr.isatty()
     failed = 0
+    report_paths: set[Path] = set()
     for path in paths:
         try:
             study = load_study(path, frame=args.frame - 1)
@@ -163,6 +201,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps({"path": str(path), **result.to_dict()}), flush=True)
         else:
             print(_summary(path, result), flush=True)
+        if args.report:
+            _write_report(args, path, study, x, model, result, len(paths) > 1, report_paths, show_progress)
     return EXIT_USAGE if failed else EXIT_OK
 
 
