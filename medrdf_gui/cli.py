@@ -24,22 +24,32 @@ class CliError(Exception):
         self.code = code
 
 
-def _add_robust_options(p: argparse.ArgumentParser) -> None:
-    from .robust.settings import DENOISERS, NOISES, RobustSettings
+def _add_common_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``predict`` and ``evaluate``: model, sampling size, noise level, test, device."""
+    from .robust.settings import RobustSettings
 
     d = RobustSettings()
     p.add_argument("--model", default=None, help="shipped model name or path of a model card (default: cxr3-resnet18)")
     p.add_argument("--n", type=int, default=d.n, help=f"number of noisy copies (default {d.n})")
     p.add_argument("--sigma", type=float, default=d.sigma, help=f"noise level σ (default {d.sigma})")
-    p.add_argument("--noise", choices=NOISES, default=d.noise, help=f"noise type (default {d.noise})")
-    p.add_argument("--denoiser", choices=DENOISERS, default=d.denoiser, help=f"denoiser (default {d.denoiser})")
     p.add_argument("--kernel", type=float, default=d.kernel, help="median window size (odd) or gaussian σ in pixels (default 3)")
     p.add_argument("--alpha", type=float, default=d.alpha, help=f"significance level of the binomial test (default {d.alpha})")
     p.add_argument("--threshold", type=float, default=None, help="RM threshold (default (K-1)/2)")
-    p.add_argument("--n0", type=int, default=d.n0, help=f"selection draw for gaussian certification (default {d.n0})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"copies per forward pass (default {d.batch_size})")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, reported)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+
+
+def _add_robust_options(p: argparse.ArgumentParser) -> None:
+    from .robust.settings import DENOISERS, NOISES, SAMPLING, RobustSettings
+
+    d = RobustSettings()
+    _add_common_options(p)
+    p.add_argument("--noise", choices=NOISES, default=d.noise, help=f"noise type (default {d.noise})")
+    p.add_argument("--denoiser", choices=DENOISERS, default=d.denoiser, help=f"denoiser (default {d.denoiser})")
+    p.add_argument("--n0", type=int, default=d.n0, help=f"selection draw for gaussian certification (default {d.n0})")
+    p.add_argument("--sampling", choices=SAMPLING, default=d.sampling,
+                   help="fixed: exactly n copies (the paper); adaptive: stop once the verdict is settled, n is the cap")
     p.add_argument("--frame", type=int, default=1, help="frame number for multi-frame DICOM, from 1 (default 1)")
 
 
@@ -84,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the shipped models")
 
+    e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
+    e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
+    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, eot-pgd, eot-pgd-small")
+    e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
+    e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
+    e.add_argument("--eps", type=float, default=8.0, help="L∞ budget in 1/255 units (default 8)")
+    e.add_argument("--limit", type=int, default=None, help="number of images (class-balanced, first in sorted order)")
+    e.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable), table.csv and table.md")
+    _add_common_options(e)
+
     t = sub.add_parser("train", help="train (or resume) a shipped model's recipe, then export it into models/")
     t.add_argument("recipe", help="recipe name, e.g. cxr3-resnet18")
     t.add_argument("--data-dir", type=Path, default=None, help="data root (default ../shared/data or $MEDRDF_DATA_DIR)")
@@ -101,6 +121,7 @@ def _settings_from(args: argparse.Namespace):
     return RobustSettings(
         noise=args.noise, sigma=args.sigma, denoiser=args.denoiser, kernel=args.kernel, n=args.n, n0=args.n0,
         alpha=args.alpha, threshold=args.threshold, batch_size=args.batch_size, seed=args.seed, device=args.device,
+        sampling=args.sampling,
     ).validate()
 
 
@@ -186,6 +207,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             study = load_study(path, frame=args.frame - 1)
             x = study_to_tensor(study, model.card)
             result = robust_predict(model, x, settings, progress=_Progress(show_progress, path.name))
+            result.image_sha256 = study.pixel_sha256()
             result.warnings.extend(study.warnings)
         except StudyLoadError as exc:
             failed += 1
@@ -232,7 +254,37 @@ def cmd_train(args: argparse.Namespace) -> int:
                  limit_per_class=args.limit_per_class, threads=args.threads, export=not args.no_export)
 
 
-COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train}
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .attacks import parse_attacks
+    from .attacks.evaluate import Evaluation, parse_defences
+    from .modelzoo import DEFAULT_MODEL, ModelNotFoundError, load_model
+    from .robust import EngineError, RobustSettings, SettingsError
+    from .robust.device import resolve_device
+    from .robust.settings import DENOISERS, NOISES
+
+    noises, denoisers = args.noises.split(","), args.denoisers.split(",")
+    bad = [x for x in noises if x not in NOISES] + [x for x in denoisers if x not in DENOISERS]
+    if bad:
+        raise CliError(f"Unknown noise/denoiser: {', '.join(bad)}.", EXIT_USAGE)
+    try:
+        attacks = parse_attacks(args.attacks)
+        settings = RobustSettings(sigma=args.sigma, kernel=args.kernel, n=args.n, alpha=args.alpha,
+                                  threshold=args.threshold, batch_size=args.batch_size, device=args.device).validate()
+        device = resolve_device(settings.device)
+        model = load_model(args.model or DEFAULT_MODEL, device=device)
+    except (ValueError, SettingsError, EngineError, ModelNotFoundError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if not args.data.is_dir():
+        raise CliError(f"{args.data} is not a folder.", EXIT_USAGE)
+    evaluation = Evaluation(model, args.data, attacks, parse_defences(noises, denoisers), settings, args.eps / 255.0,
+                            args.out, limit=args.limit, seed=args.seed or 0)
+    evaluation.run()
+    _, md_path = evaluation.write_tables()
+    print(md_path.read_text(), end="")
+    return EXIT_OK
+
+
+COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -92,3 +92,20 @@ def test_models_lists_installed_cards(capsys, monkeypatch, tiny_model_card: Path
     monkeypatch.setenv("MEDRDF_MODELS_DIR", str(tiny_model_card.parent))
     rc, out, _ = _run(capsys, "models")
     assert rc == 0 and "tiny-untrained" in out
+
+
+def test_adaptive_sampling_reports_n_used(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+    code, out, _ = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "2000",
+                        "--sampling", "adaptive", "--seed", "0", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["sampling"] == "adaptive" and obj["n"] == 2000
+    assert obj["n_used"] == sum(obj["counts"].values()) <= 2000
+    assert len(obj["image_sha256"]) == 64
+
+
+def test_evaluate_prints_the_table(capsys, tmp_path: Path, data_dir: Path, tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                          "--attacks", "fgsm", "--n", "20", "--batch-size", "20", "--limit", "3", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "| Model | Natural | FGSM |" in out and "MedRDF salt-pepper + MF" in out
+    assert (tmp_path / "table.csv").is_file() and (tmp_path / "records.jsonl").is_file()

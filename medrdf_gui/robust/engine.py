@@ -7,6 +7,7 @@ batch boundary when cancelled, and halves the batch size when the device runs ou
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import secrets
 import time
 from typing import Callable
@@ -21,6 +22,7 @@ from .device import describe_device, resolve_device
 from .errors import Cancelled, EngineError
 from .noise import make_noise
 from .result import Result
+from .sequential import check_settled
 from .settings import RobustSettings, default_threshold
 from .vote import certified_radius, decide
 
@@ -64,7 +66,9 @@ class VoteSampler:
                 count = max(1, count // 2)
                 self.batch_size = count
 
-    def counts(self, n: int, progress: ProgressFn | None = None, offset: int = 0, total: int | None = None) -> np.ndarray:
+    def counts(self, n: int, progress: ProgressFn | None = None, offset: int = 0, total: int | None = None,
+               stop: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
+        """Vote counts of up to ``n`` copies; ``stop(counts)`` after each batch may end the draw early."""
         counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.x.device)
         done = 0
         total = total or n
@@ -77,6 +81,8 @@ class VoteSampler:
             done += labels.numel()
             if progress is not None:
                 progress(offset + done, total)
+            if stop is not None and done < n and stop(counts.cpu().numpy()):
+                break
         return counts.cpu().numpy()
 
 
@@ -118,7 +124,11 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
             selection = None
             if settings.noise == "gaussian":
                 selection = sampler.counts(settings.n0, progress, 0, total)
-            counts = sampler.counts(settings.n, progress, total - settings.n, total)
+            stop = None
+            if settings.sampling == "adaptive":
+                # half of α for the confidence sequences, half for the fixed-n test at the cap
+                stop = lambda c: check_settled(c, settings.alpha / 2, threshold).settled  # noqa: E731
+            counts = sampler.counts(settings.n, progress, total - settings.n, total, stop)
     except (Cancelled, EngineError):
         raise
     except Exception as exc:
@@ -126,11 +136,20 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
             raise EngineError("The device ran out of memory; lower the batch size or use the CPU.") from None
         raise EngineError(f"Inference failed on {device}: {type(exc).__name__}.") from exc
 
-    outcome = decide(counts, settings.alpha, threshold)
+    n_used = int(counts.sum())
+    rm_interval = None
+    if settings.sampling == "adaptive":
+        early = check_settled(counts, settings.alpha / 2, threshold)
+        outcome = decide(counts, settings.alpha / 2, threshold)
+        rm_interval = early.rm_interval
+        if early.settled:  # the confidence sequences decided; the fixed-n test is not the stopping rule here
+            outcome = replace(outcome, label=early.top, abstained=False, verdict=early.verdict)
+    else:
+        outcome = decide(counts, settings.alpha, threshold)
     radius = None
     if selection is not None:
         guess = int(np.argmax(selection))
-        radius = certified_radius(settings.sigma, int(counts[guess]), settings.n, settings.alpha)
+        radius = certified_radius(settings.sigma, int(counts[guess]), n_used, settings.alpha)
     base_label = int(np.argmax(probabilities))
     used = settings.with_(seed=seed, threshold=threshold, batch_size=sampler.batch_size)
     return Result(
@@ -140,6 +159,9 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         classes=classes,
         counts={name: int(c) for name, c in zip(classes, counts)},
         n=settings.n,
+        n_used=n_used,
+        sampling=settings.sampling,
+        rm_interval=rm_interval,
         n_a=outcome.n_a,
         n_b=outcome.n_b,
         top_class=classes[outcome.top],

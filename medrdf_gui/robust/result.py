@@ -34,6 +34,10 @@ class Result:
     device: str
     seed: int
     elapsed_s: float
+    n_used: int = 0  # copies actually drawn (= n in fixed mode; ≤ n, the cap, in adaptive mode)
+    sampling: str = "fixed"
+    rm_interval: tuple[float, float] | None = None  # time-uniform CI of RM when adaptive sampling stopped early
+    image_sha256: str = ""  # pixel hash of the analysed image (set by the caller that loaded it)
     display_names: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     app_version: str = ""
@@ -58,6 +62,11 @@ class Result:
         if self.abstained:
             return (f"Abstained: the vote {self.n_a} vs {self.n_b} is not significant "
                     f"(p = {self.p_value:.3g} > α = {self.settings['alpha']:g}).")
+        if self.rm_interval is not None and self.n_used < self.n:
+            lo, hi = self.rm_interval
+            side = "≥" if self.verdict == "accept" else "<"
+            return (f"RM = {self.rm:.2f}, confidence interval [{lo:.2f}, {hi:.2f}] {side} threshold "
+                    f"{self.rm_threshold:g}: settled after {self.n_used:,} of at most {self.n:,} copies.")
         if self.verdict == "accept":
             return f"RM = {self.rm:.2f} ≥ threshold {self.rm_threshold:g}: the vote is decisive."
         return f"RM = {self.rm:.2f} < threshold {self.rm_threshold:g}: the vote is too close to trust without review."

@@ -10,7 +10,7 @@ from .errors import SettingsError
 
 NOISES = ("gaussian", "salt-pepper", "poisson")
 DENOISERS = ("none", "gaussian", "median")
-SAMPLING = ("fixed",)
+SAMPLING = ("fixed", "adaptive")
 
 
 def minimum_n(alpha: float) -> int:
@@ -28,7 +28,8 @@ class RobustSettings:
     """Paper defaults (Xu, Zhang, Zhang): salt-and-pepper noise σ = 0.1, 3×3 median filter, n = 10,000, α = 0.001.
 
     ``kernel`` is the denoiser's size: the window side for the median filter (odd), the smoothing σ in pixels
-    for the gaussian filter. ``seed`` None draws a fresh seed, which the result records.
+    for the gaussian filter. ``seed`` None draws a fresh seed, which the result records. ``sampling`` "adaptive"
+    stops before n (then a cap) once the verdict is settled (see :mod:`medrdf_gui.robust.sequential`).
     """
 
     noise: str = "salt-pepper"
@@ -42,6 +43,7 @@ class RobustSettings:
     batch_size: int = 64
     seed: int | None = None
     device: str = "auto"
+    sampling: str = "fixed"
 
     def with_(self, **changes: Any) -> "RobustSettings":
         return replace(self, **changes)
@@ -52,6 +54,8 @@ class RobustSettings:
     def validate(self) -> "RobustSettings":
         if self.noise not in NOISES:
             raise SettingsError(f"Unknown noise '{self.noise}'; choose one of {', '.join(NOISES)}.")
+        if self.sampling not in SAMPLING:
+            raise SettingsError(f"Unknown sampling '{self.sampling}'; choose one of {', '.join(SAMPLING)}.")
         if self.denoiser not in DENOISERS:
             raise SettingsError(f"Unknown denoiser '{self.denoiser}'; choose one of {', '.join(DENOISERS)}.")
         if not (0.0 <= self.sigma <= 1.0) or math.isnan(self.sigma):

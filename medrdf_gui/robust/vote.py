@@ -42,7 +42,7 @@ def hoeffding_lower(successes: int, trials: int, alpha: float) -> float:
 
 
 def robust_metric(n_a: int, n_b: int, n: int, num_classes: int) -> float:
-    """RM = K · (n_A − n_B) / n, in [0, K] for the top two classes."""
+    """RM = K · (n_A − n_B) / n with n the copies drawn; in [0, K] since n_A ≥ n_B."""
     return num_classes * (n_a - n_b) / n
 
 

@@ -1,0 +1,59 @@
+"""Attack names as the ``evaluate`` command and the tables use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..robust.denoise import make_denoiser
+from ..robust.noise import make_noise
+from ..robust.settings import RobustSettings
+from .adaptive import eot_pgd
+from .blackbox import square_linf
+from .whitebox import cw_linf, fgsm, ifgsm, pgd
+
+AttackFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float, torch.Generator, RobustSettings], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    name: str
+    label: str  # column header
+    fn: AttackFn
+    adaptive: bool = False  # targets the defended pipeline (depends on the defence's noise/denoiser)
+
+
+def _eot(steps: int, draws: int) -> AttackFn:
+    def run(model, x, y, eps, gen, s):
+        return eot_pgd(model, x, y, eps, make_noise(s.noise, s.sigma), make_denoiser(s.denoiser, s.kernel),
+                       steps=steps, draws=draws, generator=gen)
+
+    return run
+
+
+ATTACKS: dict[str, AttackSpec] = {
+    spec.name: spec
+    for spec in [
+        AttackSpec("natural", "Natural", lambda m, x, y, e, g, s: x),
+        AttackSpec("fgsm", "FGSM", lambda m, x, y, e, g, s: fgsm(m, x, y, e)),
+        *[AttackSpec(f"ifgsm{k}", f"I-FGSM-{k}", (lambda k: lambda m, x, y, e, g, s: ifgsm(m, x, y, e, k))(k)) for k in (1, 2, 5, 7)],
+        *[AttackSpec(f"pgd{k}", f"PGD-{k}", (lambda k: lambda m, x, y, e, g, s: pgd(m, x, y, e, k, g))(k)) for k in (7, 20, 100)],
+        AttackSpec("cw", "C&W-L∞ (30)", lambda m, x, y, e, g, s: cw_linf(m, x, y, e, 30, g)),
+        AttackSpec("square", "Square (1k queries)", lambda m, x, y, e, g, s: square_linf(m, x, y, e, 1000, generator=g)),
+        AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),
+        AttackSpec("eot-pgd-small", "EOT-PGD-10×8 + BPDA (adaptive)", _eot(10, 8), adaptive=True),
+    ]
+}
+
+
+def parse_attacks(text: str) -> list[AttackSpec]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise ValueError(f"unknown attack(s): {', '.join(unknown)} (known: {', '.join(ATTACKS)})")
+    if "natural" not in names:
+        names.insert(0, "natural")
+    return [ATTACKS[n] for n in names]
