@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the shipped models")
 
+    b = sub.add_parser("bench", help="throughput of the bare classifier vs the full MedRDF pipeline")
+    b.add_argument("image", nargs="?", default=None, help="image to replicate (default: a generated test pattern)")
+    b.add_argument("--repeats", type=int, default=5, help="timed repetitions (default 5)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_robust_options(b)
+    b.set_defaults(n=1024, seed=0)
+
     e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
     e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
     e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, eot-pgd, eot-pgd-small")
@@ -284,7 +291,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .modelzoo import DEFAULT_MODEL, ModelNotFoundError, load_model
+    from .robust import EngineError, SettingsError
+    from .robust.bench import benchmark
+
+    try:
+        settings = _settings_from(args)
+        model = load_model(args.model or DEFAULT_MODEL)
+    except (SettingsError, EngineError, ModelNotFoundError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if args.image:
+        x = model.input_tensor(args.image)
+    else:  # a smooth, non-patient test pattern of the model's input shape
+        c, (h, w) = model.card.channels, model.card.input_size
+        yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+        x = (0.5 + 0.4 * torch.sin(6 * xx) * torch.cos(4 * yy)).expand(1, c, h, w).contiguous()
+    report = benchmark(model, x, settings, n=args.n, repeats=args.repeats)
+    print(json.dumps(report.to_dict()) if args.json else report.text())
+    return EXIT_OK
+
+
+COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate,
+            "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

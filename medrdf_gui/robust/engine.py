@@ -55,7 +55,8 @@ class VoteSampler:
         while True:
             try:
                 batch = self.x.expand(count, *self.x.shape[1:])
-                return self.module(self.denoise(self.noise(batch, self.generator))).argmax(dim=1)
+                copies = self.denoise(self.noise(batch, self.generator))
+                return self.module(copies.contiguous(memory_format=torch.channels_last)).argmax(dim=1)
             except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
                 if not _is_oom(exc):
                     raise
@@ -113,7 +114,8 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
 
     started = time.perf_counter()
     timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    module = module.to(device).eval()
+    # channels_last: ~1.4× faster convolutions on CPU, same verdicts (tests and docs/performance.md)
+    module = module.to(device).eval().to(memory_format=torch.channels_last)
     x = x.to(device=device, dtype=torch.float32)
     generator = torch.Generator(device=device).manual_seed(seed)
     try:

@@ -1,0 +1,131 @@
+"""``medrdf bench``: throughput of the bare classifier and of the full MedRDF pipeline on the same batches.
+
+Both loops classify the same number of copies of one image in the same batch size on the same device, so their
+ratio isolates what noise + denoise + vote cost on top of the n forward passes no vote-based method can avoid.
+Every figure is measured, repeated, and reported as median and spread (min–max).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import torch
+
+from .denoise import make_denoiser
+from .device import describe_device, resolve_device
+from .noise import make_noise
+from .settings import RobustSettings
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+    """(seconds, return value) of ``fn()``, with the device synchronised on both sides."""
+    _sync(device)
+    start = time.perf_counter()
+    value = fn()
+    _sync(device)
+    return time.perf_counter() - start, value
+
+
+@dataclass
+class Spread:
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Spread":
+        return cls(statistics.median(values), min(values), max(values))
+
+
+@dataclass
+class BenchReport:
+    model: str
+    device: str
+    batch_size: int
+    n: int
+    repeats: int
+    noise: str
+    denoiser: str
+    bare_images_per_s: Spread
+    pipeline_images_per_s: Spread
+    ratio: float  # pipeline / bare (medians)
+    stage_ms_per_batch: dict[str, Spread]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def text(self) -> str:
+        b, p = self.bare_images_per_s, self.pipeline_images_per_s
+        lines = [
+            f"model {self.model} · {self.device} · batch {self.batch_size} · n {self.n} · {self.repeats} repeats · "
+            f"{self.noise} + {self.denoiser}",
+            f"bare classifier   {b.median:10.1f} images/s  (min {b.low:.1f}, max {b.high:.1f})",
+            f"full pipeline     {p.median:10.1f} images/s  (min {p.low:.1f}, max {p.high:.1f})",
+            f"ratio pipeline/bare  {self.ratio:.3f}",
+            "ms per batch:  " + "  ".join(f"{k} {v.median:.2f}" for k, v in self.stage_ms_per_batch.items()),
+        ]
+        return "\n".join(lines)
+
+
+@torch.inference_mode()
+def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, repeats: int = 5,
+              warmup: int = 1) -> BenchReport:
+    """Measure bare vs pipeline throughput on ``n`` copies of ``x`` ([1, C, H, W] in [0, 1])."""
+    device = resolve_device(settings.device)
+    module = getattr(model, "module", model).to(device).eval().to(memory_format=torch.channels_last)
+    x = x.to(device)
+    noise = make_noise(settings.noise, settings.sigma)
+    denoise = make_denoiser(settings.denoiser, settings.kernel)
+    gen = torch.Generator(device=device).manual_seed(0)
+    bs = settings.batch_size
+    sizes = [min(bs, n - i) for i in range(0, n, bs)]
+    num_classes = int(module(x).shape[1])
+
+    def batch(size: int) -> torch.Tensor:
+        return x.expand(size, *x.shape[1:])
+
+    def classify(t: torch.Tensor) -> torch.Tensor:
+        return module(t.contiguous(memory_format=torch.channels_last)).argmax(dim=1)
+
+    def bare() -> None:
+        for size in sizes:
+            classify(batch(size))
+
+    def pipeline() -> torch.Tensor:
+        counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
+        for size in sizes:
+            counts += torch.bincount(classify(denoise(noise(batch(size), gen))), minlength=num_classes)
+        return counts
+
+    for _ in range(warmup):
+        bare()
+        pipeline()
+    bare_rates, pipe_rates = [], []
+    for _ in range(repeats):  # interleaved so drifts in machine load hit both alike
+        bare_rates.append(n / _timed(bare, device)[0])
+        pipe_rates.append(n / _timed(pipeline, device)[0])
+    stages: dict[str, list[float]] = {"noise": [], "denoise": [], "classify": [], "vote": []}
+    for _ in range(repeats):
+        seconds, noisy = _timed(lambda: noise(batch(sizes[0]), gen), device)
+        stages["noise"].append(1000 * seconds)
+        seconds, clean = _timed(lambda: denoise(noisy), device)
+        stages["denoise"].append(1000 * seconds)
+        seconds, labels = _timed(lambda: classify(clean), device)
+        stages["classify"].append(1000 * seconds)
+        stages["vote"].append(1000 * _timed(lambda: torch.bincount(labels, minlength=num_classes), device)[0])
+    name = getattr(getattr(model, "card", None), "name", type(module).__name__)
+    bare_s, pipe_s = Spread.of(bare_rates), Spread.of(pipe_rates)
+    return BenchReport(
+        model=name, device=describe_device(device), batch_size=bs, n=n, repeats=repeats, noise=settings.noise,
+        denoiser=settings.denoiser, bare_images_per_s=bare_s, pipeline_images_per_s=pipe_s,
+        ratio=pipe_s.median / bare_s.median,
+        stage_ms_per_batch={k2: Spread.of(v) for k2, v in stages.items()},
+    )
