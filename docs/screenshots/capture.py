@@ -1,0 +1,100 @@
+"""Regenerate the screenshots of the MedRDF Viewer main window.
+
+Run under a real X server (e.g. ``Xvfb :99 & DISPLAY=:99 .venv/bin/python docs/screenshots/capture.py``) or with
+``QT_QPA_PLATFORM=offscreen``. It uses the shipped ``cxr3-resnet18`` with n = 1,000 when it is installed in
+``models/``; otherwise an UNTRAINED tiny test model written to a temporary folder (the results panel then says
+so in amber, and so should any caption of these pictures). Settings go to a temporary INI file, never to the
+user's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+
+from medrdf_gui import paths
+from medrdf_gui.app.app_settings import AppSettings
+from medrdf_gui.app.main import application
+from medrdf_gui.app.main_window import MainWindow
+from medrdf_gui.modelzoo import DEFAULT_MODEL
+from medrdf_gui.modelzoo.testing import write_untrained_model
+from medrdf_gui.robust import RobustSettings
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_IMAGE = paths.data_dir() / "dicom" / "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm"
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_until(condition, timeout_ms: int = 120_000) -> None:  # noqa: ANN001 - a callable
+    waited = 0
+    while not condition() and waited < timeout_ms:
+        wait(50)
+        waited += 50
+    if not condition():
+        raise TimeoutError("the window did not reach the expected state")
+
+
+def choose_model(scratch: Path) -> tuple[str, RobustSettings, bool]:
+    """(model reference, settings, is_trained)."""
+    if (paths.models_dir() / f"{DEFAULT_MODEL}.json").is_file():
+        return DEFAULT_MODEL, RobustSettings(n=1000, seed=0), True
+    card = write_untrained_model(scratch / "models", name="tiny-untrained", size=32)
+    return str(card), RobustSettings(n=50_000, batch_size=100, seed=0), False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args()
+    app = application()
+    scratch = Path(tempfile.mkdtemp(prefix="medrdf-shots-"))
+    reference, settings, trained = choose_model(scratch)
+
+    window = MainWindow(AppSettings(scratch / "settings.ini"))
+    if not window.settings_panel.set_model_reference(reference):
+        raise SystemExit(f"model {reference} cannot be used")
+    window.settings_panel.set_settings(settings)
+    window.resize(args.width, args.height)
+    window.show()
+    wait(300)
+    args.out.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(args.out / "main-window-welcome.png"))
+
+    window.open_path(args.image)
+    wait(300)
+    window.grab().save(str(args.out / "main-window-open.png"))
+
+    window.settings_dock.raise_()
+    wait(200)
+    window.grab().save(str(args.out / "main-window-settings.png"))
+    window.analysis_dock.raise_()
+
+    window.analyze()
+    progress = window.results_panel.progress
+    wait_until(lambda: "left" in progress.label.text() or not window.controller.is_running)
+    wait(300)
+    if window.controller.is_running:
+        window.grab().save(str(args.out / "main-window-running.png"))
+    wait_until(lambda: not window.controller.is_running)
+    wait(300)
+    window.grab().save(str(args.out / "main-window-result.png"))
+    print(f"model: {reference} ({'trained' if trained else 'UNTRAINED test model'})")
+    print(window.results_panel.result.reason() if window.results_panel.result else "no result")
+    window.close()
+    app.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The settings panel and model choice: persistence, defaults, validation, "no model installed"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medrdf_gui.app.model_selector import NO_MODEL_TEXT
+from medrdf_gui.robust import RobustSettings
+
+
+def test_settings_and_model_persist_across_windows(make_window, settings_path: Path, tiny_model_card: Path) -> None:
+    chosen = RobustSettings(noise="gaussian", sigma=0.25, denoiser="gaussian", kernel=1.5, n=1000, n0=50,
+                            alpha=0.01, threshold=0.5, batch_size=32, seed=7, device="cpu")
+    first = make_window()
+    panel = first.settings_panel
+    assert panel.model_selector.load_card_file(tiny_model_card)
+    panel.set_settings(chosen)
+    panel.sigma.slider.setValue(300)  # an edit through a widget is saved too
+    assert panel.settings().sigma == 0.3
+    first.close()
+
+    second = make_window(settings_path)
+    assert second.settings_panel.settings() == chosen.with_(sigma=0.3)
+    assert second.settings_panel.model_reference() == str(tiny_model_card.resolve())
+
+
+def test_garbled_settings_file_still_opens_with_defaults(make_window, settings_path: Path) -> None:
+    settings_path.write_text("[robust]\nsigma=banana\nn=many\ndevice=\n\n[window]\ngeometry=@ByteArray(junk)\n"
+                             "state=3\n\n[model]\nreference=/nowhere/card.json\n", encoding="utf-8")
+    window = make_window(settings_path)
+    assert window.settings_panel.settings() == RobustSettings()
+    assert window.settings_panel.model_reference() is None
+
+
+def test_reset_to_paper_defaults(window) -> None:
+    panel = window.settings_panel
+    panel.set_settings(RobustSettings(n=123, sigma=0.5, noise="poisson", denoiser="none", seed=3))
+    window.actions.reset_settings.trigger()
+    assert panel.settings() == RobustSettings()
+
+
+def test_sigma_slider_and_spin_box_agree(window) -> None:
+    sigma = window.settings_panel.sigma
+    sigma.spin.setValue(0.42)
+    assert sigma.slider.value() == 420
+    sigma.slider.setValue(50)
+    assert sigma.value() == 0.05
+
+
+def test_n_presets(window) -> None:
+    copies = window.settings_panel.copies
+    for count, button in copies.preset_buttons.items():
+        button.click()
+        assert window.settings_panel.settings().n == count
+
+
+def test_device_choices_are_auto_and_what_torch_found(window) -> None:
+    from medrdf_gui.robust import available_devices
+
+    device = window.settings_panel.device
+    assert [device.itemData(i) for i in range(device.count())] == ["auto", *available_devices()]
+
+
+def test_invalid_settings_are_explained_and_block_analyze(window, cxr_png: Path, tiny_model_card: Path) -> None:
+    panel = window.settings_panel
+    panel.model_selector.load_card_file(tiny_model_card)
+    window.open_path(cxr_png)
+    assert window.actions.analyze.isEnabled()
+    panel.copies.setValue(5)  # below the n at which α = 0.001 can ever be reached
+    assert "too small" in panel.error_label.text() and not panel.error_label.isHidden()
+    assert not window.actions.analyze.isEnabled()
+    assert "Fix the settings" in window.actions.analyze.toolTip()
+    panel.copies.setValue(100)
+    assert panel.error_label.isHidden() and window.actions.analyze.isEnabled()
+
+
+def test_median_kernel_stays_odd(window) -> None:
+    panel = window.settings_panel
+    panel.denoiser.setCurrentIndex(panel.denoiser.findData("gaussian"))
+    panel.kernel.setValue(2.0)
+    panel.denoiser.setCurrentIndex(panel.denoiser.findData("median"))
+    assert panel.settings().kernel % 2 == 1
+    assert panel.validation_error() is None
+
+
+def test_no_model_installed_is_said_plainly(window, cxr_png: Path) -> None:
+    window.open_path(cxr_png)
+    assert window.settings_panel.model_reference() is None
+    assert not window.actions.analyze.isEnabled()
+    assert window.actions.analyze.toolTip() == NO_MODEL_TEXT
+    assert ("warning", NO_MODEL_TEXT) in window.banners.messages("model")
+    assert window.results_panel.status_label.text() == NO_MODEL_TEXT
+    assert not window.analyze()
+
+
+def test_installed_models_are_listed_and_untrained_ones_flagged(make_window, monkeypatch,
+                                                                 tiny_model_card: Path) -> None:
+    monkeypatch.setenv("MEDRDF_MODELS_DIR", str(tiny_model_card.parent))
+    window = make_window()
+    selector = window.settings_panel.model_selector
+    assert selector.reference() == "tiny-untrained"
+    assert "UNTRAINED" in selector.note.text()
+    assert "UNTRAINED" in window.results_panel.model_label.text()
+    assert window.banners.messages("model") == []
+    assert window.settings_panel.default_threshold.text() == "Default 1"  # (K − 1)/2 for K = 3
+    window.model_menu.refresh()
+    labels = [a.text() for a in window.model_menu.actions()]
+    assert "tiny-untrained" in labels and "Load model card…" in labels
+
+
+def test_unusable_model_card_is_reported(window, tmp_path: Path) -> None:
+    card = tmp_path / "broken.json"
+    card.write_text("{ not json", encoding="utf-8")
+    assert not window.settings_panel.model_selector.load_card_file(card)
+    assert any("not valid JSON" in text for _, text in window.banners.messages("model-card"))
