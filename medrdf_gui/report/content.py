@@ -13,7 +13,7 @@ import textwrap
 from typing import Any
 
 from ..imaging import Study
-from ..robust.result import Result
+from ..robust.result import Result, format_p_value
 
 Row = tuple[str, str]
 
@@ -72,6 +72,8 @@ def settings_rows(result: Result, copies: int | None, target_layer: str | None) 
         ("Noise level σ", _number(s["sigma"])),
         ("Copies n", _number(int(s["n"]))),
     ]
+    if s.get("sampling", "fixed") == "adaptive":
+        rows += [("Sampling", "adaptive (n is the cap)"), ("Copies drawn", _number(int(result.n_used)))]
     if s["noise"] == "gaussian":
         rows.append(("Selection copies n0", _number(int(s["n0"]))))
     rows += [
@@ -93,6 +95,8 @@ def reproduce_command(result: Result, copies: int | None) -> str:
     s = result.settings
     parts = [f"medrdf predict IMAGE --model {result.model['name']}", f"--noise {s['noise']} --sigma {s['sigma']:g}",
              f"--denoiser {s['denoiser']} --kernel {s['kernel']:g}", f"--n {s['n']}"]
+    if s.get("sampling", "fixed") != "fixed":
+        parts.append(f"--sampling {s['sampling']}")
     if s["noise"] == "gaussian":
         parts.append(f"--n0 {s['n0']}")
     parts += [f"--alpha {s['alpha']:g} --threshold {result.rm_threshold:g}", f"--seed {result.seed}",
@@ -136,7 +140,7 @@ def statistics_rows(result: Result) -> list[Row]:
     rows = [
         ("Top vote", f"{result.display(result.top_class)}: {result.n_a:,} of {result.n:,}"),
         ("Runner-up", f"{result.display(result.runner_up_class)}: {result.n_b:,}"),
-        ("Binomial test", f"p = {result.p_value:.3g} (α = {result.settings['alpha']:g})"),
+        ("Binomial test", f"p = {format_p_value(result.p_value)} (α = {result.settings['alpha']:g})"),
         ("Robust Metric", f"RM = {result.rm:.2f} (threshold {result.rm_threshold:g}, range ±{result.num_classes})"),
         ("p_A lower bound", f"{result.pa_lower_clopper_pearson:.4f} Clopper–Pearson, {result.pa_lower_bound:.4f} Hoeffding"),
     ]

@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def format_p_value(p: float) -> str:
+    """p-values for people: scipy returns exactly 0.0 below ~1e-308, which must not read as 'impossible'."""
+    return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
+
+
 @dataclass
 class Result:
     diagnosis: str | None  # class name, None when abstained
@@ -61,7 +66,7 @@ class Result:
         """One sentence on why the flag is what it is."""
         if self.abstained:
             return (f"Abstained: the vote {self.n_a} vs {self.n_b} is not significant "
-                    f"(p = {self.p_value:.3g} > α = {self.settings['alpha']:g}).")
+                    f"(p = {format_p_value(self.p_value)} > α = {self.settings['alpha']:g}).")
         if self.rm_interval is not None and self.n_used < self.n:
             lo, hi = self.rm_interval
             side = "≥" if self.verdict == "accept" else "<"
