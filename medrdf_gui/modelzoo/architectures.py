@@ -27,13 +27,15 @@ class NormalizedClassifier(nn.Module):
 
 
 def _resnet(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    def build(num_classes: int, channels: int, small_input_stem: bool = False, **_: Any) -> nn.Module:
+    def build(num_classes: int, channels: int, small_input_stem: bool = False, stem_pool: bool = False,
+              **_: Any) -> nn.Module:
         net = factory(weights=None, num_classes=num_classes)
         if small_input_stem:
-            # 28×28 inputs (DermaMNIST): a 3×3 stride-1 stem and no max-pool keep a 4×4 map before pooling,
-            # as MedMNIST's ResNet baselines do.
+            # 28×28 inputs (DermaMNIST): a 3×3 stride-1 stem instead of 7×7 stride 2. Without the max-pool
+            # (MedMNIST's choice) layer1 runs at 28×28; ``stem_pool`` keeps it (14×14, a quarter of the compute).
             net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
-            net.maxpool = nn.Identity()
+            if not stem_pool:
+                net.maxpool = nn.Identity()
         elif channels != 3:
             net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         return net

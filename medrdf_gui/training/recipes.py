@@ -79,11 +79,11 @@ RECIPES: dict[str, Recipe] = {
         input_size=28,
         mean=(0.76, 0.55, 0.57),
         std=(0.14, 0.15, 0.17),
-        stages=((30, 28),),
+        stages=((20, 28),),
         batch_size=64,
         class_weight_power=0.5,
         selection_metric="acc_bacc",
-        arch_options={"small_input_stem": True},
+        arch_options={"small_input_stem": True, "stem_pool": True},
         augment=AugmentConfig(rotate_deg=15.0, scale=(0.9, 1.1), shift=0.05, hflip=True, vflip=True, rot90=True,
                               brightness=0.05, contrast=0.1),
         display_names={
