@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     _add_report_options(p)
+    audit = p.add_mutually_exclusive_group()
+    audit.add_argument("--audit-log", metavar="PATH", default=None,
+                       help="append one JSON line per verdict here (default $MEDRDF_AUDIT_LOG, else "
+                            "$XDG_STATE_HOME/medrdf/audit.jsonl); no identifiers or paths are logged")
+    audit.add_argument("--no-audit-log", action="store_true", help="do not write the audit log for this run")
 
     sub.add_parser("models", help="list the shipped models")
 
@@ -180,6 +185,27 @@ def _summary(path: Path, result: Any) -> str:
     return "\n".join(lines)
 
 
+class _Auditor:
+    """Audit-log writes for one CLI run: a failure prints one warning line (once per run) and never changes the
+    exit code, because the result it concerns has already been printed."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from .audit import AuditLog
+
+        self.log = AuditLog(args.audit_log, enabled=not args.no_audit_log)
+        self.warned = False
+
+    def __call__(self, result: Any) -> None:
+        from .audit import AuditError
+
+        try:
+            self.log.record(result)
+        except AuditError as exc:
+            if not self.warned:
+                self.warned = True
+                print(f"medrdf: warning: {exc} The result above is kept but not audited.", file=sys.stderr, flush=True)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .imaging import StudyLoadError, load_study
     from .modelzoo import DEFAULT_MODEL, ModelNotFoundError, load_model, study_to_tensor
@@ -210,6 +236,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except ReportError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
     show_progress = args.progress or sys.stderr.isatty()
+    audit = _Auditor(args)
     failed = 0
     report_paths: set[Path] = set()
     for path in paths:
@@ -233,6 +260,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps({"path": str(path), **result.to_dict()}), flush=True)
         else:
             print(_summary(path, result), flush=True)
+        audit(result)
         if args.report:
             _write_report(args, path, study, x, model, result, len(paths) > 1, report_paths, show_progress)
     return EXIT_USAGE if failed else EXIT_OK

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Nothing a test runs may append to the real ~/.local/state/medrdf/audit.jsonl: off until `isolated_audit_log`
+# points each test at its own temporary file (code running outside a test, e.g. at collection, writes nothing).
+os.environ["MEDRDF_AUDIT_LOG"] = "off"
 
 from medrdf_gui import paths  # noqa: E402
 from medrdf_gui.modelzoo.testing import write_untrained_model  # noqa: E402
@@ -18,6 +21,15 @@ DATA = paths.data_dir()
 def require(path: Path) -> Path:
     """Real data is part of the test contract: a missing file is a failure, not a skip."""
     assert path.exists(), f"test data missing: {path} (set MEDRDF_DATA_DIR)"
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_audit_log(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test gets its own audit log (inherited by the subprocesses it starts). It lives outside the test's
+    ``tmp_path`` so that tests asserting what a folder contains are not disturbed."""
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    monkeypatch.setenv("MEDRDF_AUDIT_LOG", str(path))
     return path
 
 

@@ -2,12 +2,18 @@
 
 DICOM is recognised by its ``DICM`` magic at byte 128, by a ``.dcm``/``.dicom`` suffix, or — for legacy files
 without a preamble — by a forced parse when the file has no suffix or Pillow cannot read it.
+
+The contract, fuzz-tested in ``tests/test_fuzz_loader.py``: :func:`load_study` returns a Study or raises
+:class:`StudyLoadError` with one sentence, whatever the bytes. The sentence never carries a DICOM value, and the
+error carries no chained library exception (whose text may quote one), so a crash report or a logged traceback
+cannot leak a header value either. Only an unexpected loader bug re-raises as-is under ``MEDRDF_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -23,12 +29,17 @@ RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 def _check_readable(path: Path) -> None:
     try:
         if not path.exists():
+            if path.is_symlink():  # exists() follows links: a dangling or circular link looks absent
+                raise StudyLoadError(f"{path.name} is a broken or circular symbolic link.")
             raise StudyLoadError(f"{path.name} does not exist.")
         if path.is_dir():
             raise StudyLoadError(f"{path.name} is a folder, not an image file.")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or stream forever
+            raise StudyLoadError(f"{path.name} is not a regular file.")
         if not os.access(path, os.R_OK):
             raise StudyLoadError(f"{path.name} cannot be read (permission denied).")
-        if path.stat().st_size == 0:
+        if info.st_size == 0:
             raise StudyLoadError(f"{path.name} is empty (0 bytes).")
     except OSError as exc:  # e.g. a symlink loop or a path too long
         raise StudyLoadError(f"{path.name} cannot be opened ({exc.strerror or 'file system error'}).") from exc
@@ -54,12 +65,36 @@ def load_study(path: str | os.PathLike[str], frame: int = 0) -> Study:
     Library warnings (pydicom's VR complaints about slightly malformed headers, Pillow's) are caught here and
     logged at debug level: they are not the user's business and must not clutter the CLI's stderr.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        study = _load(Path(path), frame)
+    path = Path(path)
+    refusal: str | None = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            study = _load(path, frame)
+    except StudyLoadError as exc:
+        cause = exc.__cause__ or exc.__context__
+        log.debug("refused a file (%s)", type(cause).__name__ if cause is not None else "no library error")
+        refusal = str(exc)
+    except MemoryError:
+        refusal = f"{path.name} is too large to load into the available memory."
+    except Exception as exc:  # a loader bug on unforeseen input: still one sentence, never a traceback
+        if os.environ.get("MEDRDF_DEBUG"):
+            raise
+        log.debug("loader failure (%s)", type(exc).__name__)
+        refusal = f"{path.name} could not be read (internal error: {type(exc).__name__})."
+    _log_warnings(caught)
+    if refusal is not None:
+        # Raised outside the except blocks: no __cause__ and no __context__, so no library message (which may
+        # quote a header value) travels with the error into a traceback, a log or a crash report.
+        raise StudyLoadError(refusal)
+    return study
+
+
+def _log_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Log each warning's category only (pydicom's texts quote header values), then forget the texts."""
     for item in caught:
         log.debug("loader warning (%s)", item.category.__name__)
-    return study
+    caught.clear()
 
 
 def _load(path: Path, frame: int) -> Study:

@@ -37,7 +37,13 @@ def _open(path: Path) -> Image.Image:
         raise StudyLoadError(f"{path.name} declares an absurd image size (possible decompression bomb).") from exc
     except UnidentifiedImageError as exc:
         raise StudyLoadError(f"{path.name} is not an image file this viewer can read.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except PermissionError as exc:
+        raise StudyLoadError(f"{path.name} cannot be read (permission denied).") from exc
+    except FileNotFoundError as exc:
+        raise StudyLoadError(f"{path.name} does not exist.") from exc
+    except MemoryError as exc:
+        raise StudyLoadError(f"{path.name} is too large to decode in the available memory.") from exc
+    except Exception as exc:  # Pillow's plugins raise OSError, SyntaxError, struct.error, IndexError, … on damage
         raise StudyLoadError(f"{path.name} is damaged or truncated and cannot be read.") from exc
     if width < 2 or height < 2:
         raise StudyLoadError(f"{path.name} is only {width}×{height} pixels; that is not a radiograph.")
