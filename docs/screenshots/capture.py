@@ -1,6 +1,7 @@
 """Regenerate the screenshots of the MedRDF Viewer main window.
 
-Run under a real X server (e.g. ``Xvfb :99 & DISPLAY=:99 .venv/bin/python docs/screenshots/capture.py``) or with
+Besides the main window's states it saves the Attention maps tab (``main-window-gradcam.png``), the About
+dialog and the Export report dialog. Run under a real X server (e.g. ``Xvfb :99 & DISPLAY=:99 .venv/bin/python docs/screenshots/capture.py``) or with
 ``QT_QPA_PLATFORM=offscreen``. It uses the shipped ``cxr3-resnet18`` with n = 1,000 when it is installed in
 ``models/``; otherwise an UNTRAINED tiny test model written to a temporary folder (the results panel then says
 so in amber, and so should any caption of these pictures). Settings go to a temporary INI file, never to the
@@ -19,6 +20,7 @@ from medrdf_gui import paths
 from medrdf_gui.app.app_settings import AppSettings
 from medrdf_gui.app.main import application
 from medrdf_gui.app.main_window import MainWindow
+from medrdf_gui.app.report_export import ExportReportDialog
 from medrdf_gui.modelzoo import DEFAULT_MODEL
 from medrdf_gui.modelzoo.testing import write_untrained_model
 from medrdf_gui.robust import RobustSettings
@@ -48,6 +50,30 @@ def choose_model(scratch: Path) -> tuple[str, RobustSettings, bool]:
         return DEFAULT_MODEL, RobustSettings(n=1000, seed=0), True
     card = write_untrained_model(scratch / "models", name="tiny-untrained", size=32)
     return str(card), RobustSettings(n=50_000, batch_size=100, seed=0), False
+
+
+MODEL_NOTE_START, MODEL_NOTE_END = "<!-- capture:model -->", "<!-- /capture:model -->"
+
+
+def model_note(trained: bool, settings: RobustSettings) -> str:
+    """The README paragraph that says which model the pictures show (rewritten by every capture)."""
+    if trained:
+        return (f"These pictures show the trained `{DEFAULT_MODEL}` model (from `models/`) with n = {settings.n:,} "
+                "noisy copies, seed 0, and m = 32 Grad-CAM copies. It is a research model, not a medical device.")
+    return ("**These pictures were taken with an UNTRAINED test model** (`tiny-untrained`: random weights, 32 × 32 "
+            "input, written by `medrdf_gui.modelzoo.testing.write_untrained_model`), because the trained "
+            f"`{DEFAULT_MODEL}` was not yet installed in `models/`. Its diagnosis and its attention maps mean "
+            f"nothing; the results panel says so in amber. n = {settings.n:,}, seed 0, m = 32 Grad-CAM copies. Once "
+            f"`models/{DEFAULT_MODEL}.json` exists, `capture.py` uses it with n = 1,000 instead.")
+
+
+def update_readme(readme: Path, note: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(MODEL_NOTE_START), text.find(MODEL_NOTE_END)
+    if start < 0 or end < start:
+        print(f"{readme.name}: no {MODEL_NOTE_START} block; model note not updated")
+        return
+    readme.write_text(f"{text[:start + len(MODEL_NOTE_START)]}\n{note}\n{text[end:]}", encoding="utf-8")
 
 
 def main() -> int:
@@ -89,6 +115,25 @@ def main() -> int:
     wait_until(lambda: not window.controller.is_running)
     wait(300)
     window.grab().save(str(args.out / "main-window-result.png"))
+
+    window.actions.show_maps.trigger()  # the Attention maps tab: base and defended Grad-CAM, synced panes
+    wait(400)
+    window.grab().save(str(args.out / "main-window-gradcam.png"))
+    window.viewer_tabs.setCurrentIndex(0)
+
+    about = window.show_about()
+    wait(300)
+    about.grab().save(str(args.out / "about-dialog.png"))
+    about.close()
+
+    export = ExportReportDialog(window.results_panel.result, Path.home(), "The report shows the attention maps of "
+                                "this analysis (m = 32 copies): nothing is recomputed.", window)
+    export.show()
+    wait(300)
+    export.grab().save(str(args.out / "export-report-dialog.png"))
+    export.close()
+    if (args.out / "README.md").is_file():
+        update_readme(args.out / "README.md", model_note(trained, settings))
     print(f"model: {reference} ({'trained' if trained else 'UNTRAINED test model'})")
     print(window.results_panel.result.reason() if window.results_panel.result else "no result")
     window.close()

@@ -50,6 +50,10 @@ class ViewerActions:
                                "Run the MedRDF robust analysis on the shown image")
         self.cancel = _action(parent, "&Cancel analysis", "cancel", ("Esc",), "Stop the running analysis")
         self.cancel.setIconText("Cancel")
+        self.export_report = _action(parent, "&Export report…", "report", ("Ctrl+E",),
+                                     "Save a one-page PDF report of the shown result")
+        self.show_maps = _action(parent, "Attention &maps", "maps", ("Ctrl+M",),
+                                 "Show the Grad-CAM maps of the base and the defended model")
 
         self.load_model_card = _action(parent, "Load model card…", "model", (),
                                        "Use a model from a card file (.json)")

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from ..explain import DEFAULT_COPIES
 from ..robust import DENOISERS, NOISES, RobustSettings, SettingsError
 from ..robust.settings import SAMPLING
 
@@ -25,6 +26,7 @@ ORGANISATION = "MedRDF"
 APPLICATION = "MedRDF Viewer"
 SETTINGS_PATH_ENV = "MEDRDF_SETTINGS_PATH"
 MAX_RECENT_FILES = 10
+MAX_GRADCAM_COPIES = 1024
 
 _ROBUST_GROUP = "robust"
 
@@ -117,6 +119,17 @@ class AppSettings:
         for name, value in settings.to_dict().items():
             self._store.setValue(f"{_ROBUST_GROUP}/{name}", "" if value is None else value)
 
+    def gradcam_copies(self) -> int:
+        """Copies m averaged for the defended Grad-CAM map (default 32; unreadable or out of range → default)."""
+        try:
+            value = int(self._store.value("maps/gradcam_copies", DEFAULT_COPIES))
+        except (TypeError, ValueError):
+            return DEFAULT_COPIES
+        return value if 1 <= value <= MAX_GRADCAM_COPIES else DEFAULT_COPIES
+
+    def set_gradcam_copies(self, copies: int) -> None:
+        self._store.setValue("maps/gradcam_copies", int(copies))
+
     # Model ------------------------------------------------------------------------------------------------------
 
     def model_reference(self) -> str | None:
@@ -155,6 +168,14 @@ class AppSettings:
 
     def set_last_directory(self, directory: str | os.PathLike[str]) -> None:
         self._store.setValue("files/last_directory", str(directory))
+
+    def report_directory(self) -> str:
+        """Where the last report was saved (home at first: never the image's folder, whose name may identify)."""
+        value = self._store.value("files/report_directory")
+        return value if isinstance(value, str) and os.path.isdir(value) else str(Path.home())
+
+    def set_report_directory(self, directory: str | os.PathLike[str]) -> None:
+        self._store.setValue("files/report_directory", str(directory))
 
     # Window -----------------------------------------------------------------------------------------------------
 

@@ -9,52 +9,38 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPixmap, QResizeEvent, QWheelEvent
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QMouseEvent, QPixmap
+from PySide6.QtWidgets import QWidget
 
 from ..imaging import Study, WindowPreset
 from ..imaging.windowing import range_window
 from .qimage_conversion import qimage_from_bytes, to_display_bytes
+from .zoomable_view import ZoomableView
 
-MIN_ZOOM, MAX_ZOOM = 0.02, 40.0
-WHEEL_ZOOM_PER_NOTCH = 1.2
 # A right-drag across this many screen pixels changes the window by the whole data range: fine enough for a
 # 10-bit radiograph, fast enough for 16-bit CT.
 WL_DRAG_PIXELS_PER_RANGE = 600.0
 CUSTOM_WINDOW_NAME = "Custom"
 
 
-class ImageView(QGraphicsView):
+class ImageView(ZoomableView):
     """Shows one :class:`Study`; emits what the status bar and the preset box need to know."""
 
     pixelHovered = Signal(str)  # "x 12, y 40 · value 1023 · shown 128", "" when the cursor leaves the image
     windowChanged = Signal(object)  # WindowPreset, or None for the file's own VOI LUT / a colour image
-    zoomChanged = Signal(float)  # screen pixels per image pixel
+    rendered = Signal()  # the shown pixels changed (window, invert, study): views that show them re-read pixmap()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setScene(QGraphicsScene(self))
-        self._item = QGraphicsPixmapItem()
-        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        self.scene().addItem(self._item)
-        self.setBackgroundBrush(QBrush(QColor("#000000")))
-        self.setFrameShape(QGraphicsView.Shape.NoFrame)
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
-        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)  # the right button is window/level
-        self.setAcceptDrops(False)  # files dropped on the image go to the main window
-        self.viewport().setAcceptDrops(False)
         self.setToolTip("Wheel: zoom · left-drag: pan · right-drag: window (←→ width, ↑↓ level)")
 
         self._study: Study | None = None
         self._window: WindowPreset | None = None
         self._invert = False
-        self._fit_mode = True
         self._displayed: np.ndarray | None = None
         self._data_range = 1.0
         self._wl_origin: QPoint | None = None
@@ -83,15 +69,6 @@ class ImageView(QGraphicsView):
         """The uint8 pixels on screen (before zoom), for the pixel readout and for tests."""
         return self._displayed
 
-    @property
-    def zoom(self) -> float:
-        return self.transform().m11()
-
-    def image_size(self) -> tuple[int, int]:
-        """(width, height) of the shown pixmap, (0, 0) when empty."""
-        pixmap = self._item.pixmap()
-        return pixmap.width(), pixmap.height()
-
     # Study and window ---------------------------------------------------------------------------------------------
 
     def set_study(self, study: Study, keep_view: bool = False) -> None:
@@ -102,8 +79,8 @@ class ImageView(QGraphicsView):
         if not keep_view:
             self._window = study.default_window
             self._invert = False
+            self._fit_mode = True
         self.render_now()
-        self.scene().setSceneRect(QRectF(self._item.pixmap().rect()))
         if not keep_view:
             self.fit()
         self.windowChanged.emit(self._window)
@@ -112,6 +89,7 @@ class ImageView(QGraphicsView):
         self._study, self._window, self._displayed = None, None, None
         self._item.setPixmap(QPixmap())
         self.pixelHovered.emit("")
+        self.rendered.emit()
 
     def set_window(self, window: WindowPreset | None) -> None:
         """Apply a preset (None = the study's default rendering, e.g. its VOI LUT)."""
@@ -141,57 +119,14 @@ class ImageView(QGraphicsView):
         if self._study is None:
             return
         self._displayed = to_display_bytes(self._study.render(self._window, self._invert))
-        self._item.setPixmap(QPixmap.fromImage(qimage_from_bytes(self._displayed)))
+        self.set_pixmap(QPixmap.fromImage(qimage_from_bytes(self._displayed)))
+        self.rendered.emit()
 
     def _schedule_render(self) -> None:
         if not self._render_timer.isActive():
             self._render_timer.start()
 
-    # Zoom -----------------------------------------------------------------------------------------------------------
-
-    def fit(self) -> None:
-        """Whole image visible, aspect kept; stays fitted through window resizes until the user zooms."""
-        self._fit_mode = True
-        if self._item.pixmap().isNull():
-            return
-        self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
-        self.zoomChanged.emit(self.zoom)
-
-    def actual_size(self) -> None:
-        """One image pixel per screen pixel."""
-        self._fit_mode = False
-        self.resetTransform()
-        self.zoomChanged.emit(self.zoom)
-
-    def zoom_by(self, factor: float) -> None:
-        if self._item.pixmap().isNull():
-            return
-        target = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom * factor))
-        factor = target / self.zoom
-        if math.isclose(factor, 1.0):
-            return
-        self._fit_mode = False
-        self.scale(factor, factor)
-        self.zoomChanged.emit(self.zoom)
-
-    def zoom_in(self) -> None:
-        self.zoom_by(WHEEL_ZOOM_PER_NOTCH)
-
-    def zoom_out(self) -> None:
-        self.zoom_by(1.0 / WHEEL_ZOOM_PER_NOTCH)
-
     # Events ---------------------------------------------------------------------------------------------------------
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        notches = event.angleDelta().y() / 120.0
-        if notches:
-            self.zoom_by(WHEEL_ZOOM_PER_NOTCH**notches)
-        event.accept()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if self._fit_mode:
-            self.fit()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.RightButton and self._can_window():

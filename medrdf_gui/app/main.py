@@ -11,6 +11,7 @@ from typing import Sequence
 from PySide6.QtWidgets import QApplication
 
 from .. import __version__
+from ..about import version_line
 from .app_settings import APPLICATION, ORGANISATION, AppSettings
 from .main_window import MainWindow
 from .resources import apply_look
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("path", nargs="?", help="DICOM/PNG/JPEG file or a folder of studies to open")
     parser.add_argument("--settings", metavar="INI", default=None,
                         help="settings file to use instead of the per-user one (also: MEDRDF_SETTINGS_PATH)")
-    parser.add_argument("--version", action="version", version=f"medrdf-gui {__version__}")
+    parser.add_argument("--version", action="store_true", help="print the version and exit (no window is opened)")
     return parser
 
 
@@ -48,6 +49,9 @@ def create_main_window(path: str | None = None, settings_path: str | None = None
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, qt_args = build_parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if args.version:  # before any QApplication: works on a machine without a display
+        print(version_line())
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl+C in the terminal quits, as users expect
     app = application(qt_args)

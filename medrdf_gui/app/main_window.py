@@ -11,19 +11,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QShowEvent
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget,
-                               QTabWidget, QToolBar, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QStackedWidget, QTabWidget, QVBoxLayout,
+                               QWidget)
 
-from .. import __version__
 from ..imaging import Study, StudyLoadError, load_study
 from ..modelzoo import DEFAULT_MODEL
-from ..robust import Result
+from .about_dialog import AboutDialog
 from .actions import ViewerActions
-from .analysis_controller import AnalysisController
+from .analysis_flow import AnalysisFlow
 from .app_settings import AppSettings
 from .dynamic_menus import ModelMenu, RecentFilesMenu
 from .frame_selector import FrameSelector
 from .image_view import ImageView
+from .maps_panel import MapsPanel
 from .message_banner import BannerArea
 from .model_selector import NO_MODEL_TEXT, is_untrained
 from .results_panel import ResultsPanel
@@ -32,8 +32,9 @@ from .study_info_panel import StudyInfoPanel
 from .study_navigator import StudyNavigator
 from .tags_panel import TagsPanel
 from .welcome_page import WelcomePage
-from .window_preset_box import WindowPresetBox, describe_window
-from .worker import AnalysisRequest
+from .window_chrome import build_toolbar, fill_menu
+from .window_preset_box import describe_window
+from .zoomable_view import ZoomableView
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ APP_TITLE = "MedRDF Viewer"
 OPEN_FILTERS = ("DICOM and images (*.dcm *.dicom *.dic *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;"
                 "DICOM files (*.dcm *.dicom *.dic);;Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
 _WELCOME_PAGE, _VIEWER_PAGE = 0, 1
+IMAGE_TAB, MAPS_TAB = 0, 1
 
 
 def local_paths(mime: QMimeData) -> list[Path]:
@@ -53,11 +55,10 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.app_settings = settings or AppSettings()
         self.actions = ViewerActions(self)
-        self.controller = AnalysisController(self)
+        self.flow = AnalysisFlow(self)
+        self.controller = self.flow.controller
         self.navigator = StudyNavigator()
         self.study: Study | None = None
-        self._result_request: AnalysisRequest | None = None  # the request behind the result on screen
-        self._cancelled_for_new_image = False
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
         self._build_central()
@@ -75,10 +76,15 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         self.banners = BannerArea()
         self.view = ImageView()
+        self.maps_panel = MapsPanel()
+        self.viewer_tabs = QTabWidget()
+        self.viewer_tabs.setDocumentMode(True)
+        self.viewer_tabs.addTab(self.view, "Image")
+        self.viewer_tabs.addTab(self.maps_panel, self.actions.show_maps.icon(), "Attention maps")
         self.welcome = WelcomePage()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
-        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.viewer_tabs)
         self.frame_selector = FrameSelector()
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -106,7 +112,7 @@ class MainWindow(QMainWindow):
         study_tabs.addTab(self.tags_panel, "DICOM tags")
         self.study_dock = self._dock("Study", "studyDock", study_tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
 
-        self.results_panel = ResultsPanel(self.actions.analyze)
+        self.results_panel = ResultsPanel(self.actions.analyze, (self.actions.show_maps, self.actions.export_report))
         self.settings_panel = SettingsPanel(self.app_settings.custom_model_cards())
         self.analysis_dock = self._dock("MedRDF analysis", "analysisDock", self.results_panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
@@ -117,53 +123,23 @@ class MainWindow(QMainWindow):
         self.analysis_dock.raise_()
 
     def _build_toolbar(self) -> None:
-        a = self.actions
-        bar = QToolBar("Main toolbar")
-        bar.setObjectName("mainToolbar")
-        bar.setMovable(False)
+        bar, self.preset_box = build_toolbar(self.actions)
         self.addToolBar(bar)
-        for action in (a.open_file, a.open_folder, None, a.previous_study, a.next_study, None,
-                       a.zoom_in, a.zoom_out, a.fit, a.actual_size, None):
-            bar.addAction(action) if action else bar.addSeparator()
-        self.preset_box = WindowPresetBox()
-        bar.addWidget(QLabel(" Window "))
-        bar.addWidget(self.preset_box)
-        for action in (a.invert, a.reset_view, None, a.analyze, a.cancel):
-            bar.addAction(action) if action else bar.addSeparator()
-        for action in (a.analyze, a.cancel):
-            button = bar.widgetForAction(action)
-            if isinstance(button, QToolButton):
-                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
 
     def _build_menus(self) -> None:
-        a = self.actions
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([a.open_file, a.open_folder])
+        a, bar = self.actions, self.menuBar()
         self.recent_menu = RecentFilesMenu(self.app_settings, self)
         self.recent_menu.fileChosen.connect(self.open_path)
         self.recent_menu.cleared.connect(lambda: self.welcome.set_recent_files([]))
-        file_menu.addMenu(self.recent_menu)
-        file_menu.addSeparator()
-        file_menu.addActions([a.previous_study, a.next_study])
-        file_menu.addSeparator()
-        file_menu.addAction(a.quit)
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
-        view_menu.addSeparator()
-        view_menu.addActions([a.invert, a.reset_view])
-        view_menu.addSeparator()
-        view_menu.addAction(a.show_identifiers)
-        view_menu.addSeparator()
-        for dock in (self.study_dock, self.analysis_dock, self.settings_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        analysis_menu = self.menuBar().addMenu("&Analysis")
-        analysis_menu.addActions([a.analyze, a.cancel])
-        settings_menu = self.menuBar().addMenu("&Settings")
         self.model_menu = ModelMenu(self.settings_panel.model_selector, [a.load_model_card, a.refresh_models], self)
-        settings_menu.addMenu(self.model_menu)
-        settings_menu.addAction(a.reset_settings)
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(a.about)
+        docks = [dock.toggleViewAction() for dock in (self.study_dock, self.analysis_dock, self.settings_dock)]
+        fill_menu(bar.addMenu("&File"), [a.open_file, a.open_folder, self.recent_menu, None, a.export_report, None,
+                                         a.previous_study, a.next_study, None, a.quit])
+        fill_menu(bar.addMenu("&View"), [a.zoom_in, a.zoom_out, a.fit, a.actual_size, None, a.invert, a.reset_view,
+                                         None, a.show_maps, None, a.show_identifiers, None, *docks])
+        fill_menu(bar.addMenu("&Analysis"), [a.analyze, a.cancel, None, a.show_maps, a.export_report])
+        fill_menu(bar.addMenu("&Settings"), [self.model_menu, a.reset_settings])
+        fill_menu(bar.addMenu("&Help"), [a.about])
 
     def _build_status_bar(self) -> None:
         self.pixel_label = QLabel()
@@ -182,10 +158,10 @@ class MainWindow(QMainWindow):
         a.previous_study.triggered.connect(lambda: self.step_study(-1))
         a.next_study.triggered.connect(lambda: self.step_study(1))
         a.quit.triggered.connect(self.close)
-        a.zoom_in.triggered.connect(self.view.zoom_in)
-        a.zoom_out.triggered.connect(self.view.zoom_out)
-        a.fit.triggered.connect(self.view.fit)
-        a.actual_size.triggered.connect(self.view.actual_size)
+        a.zoom_in.triggered.connect(lambda: self.current_view().zoom_in())
+        a.zoom_out.triggered.connect(lambda: self.current_view().zoom_out())
+        a.fit.triggered.connect(lambda: self.current_view().fit())
+        a.actual_size.triggered.connect(lambda: self.current_view().actual_size())
         a.invert.toggled.connect(self.view.set_inverted)
         a.reset_view.triggered.connect(self.reset_view)
         a.show_identifiers.toggled.connect(self.info_panel.set_show_identifiers)
@@ -195,30 +171,37 @@ class MainWindow(QMainWindow):
         a.load_model_card.triggered.connect(self.settings_panel.model_selector.choose_card_file)
         a.refresh_models.triggered.connect(self.settings_panel.model_selector.refresh)
         a.reset_settings.triggered.connect(self.settings_panel.reset_to_defaults)
-        a.about.triggered.connect(self._show_about)
+        a.about.triggered.connect(self.show_about)
+        a.export_report.triggered.connect(self.flow.export_report)
+        a.show_maps.triggered.connect(lambda: self.viewer_tabs.setCurrentIndex(MAPS_TAB))
 
         self.welcome.openFileRequested.connect(self.choose_file)
         self.welcome.openFolderRequested.connect(self.choose_folder)
         self.welcome.recentFileRequested.connect(self.open_path)
         self.view.pixelHovered.connect(self.pixel_label.setText)
         self.view.windowChanged.connect(self._on_window_changed)
-        self.view.zoomChanged.connect(lambda zoom: self.zoom_label.setText(f"Zoom {100 * zoom:.0f} %"))
+        self.view.zoomChanged.connect(self._show_zoom)
+        self.view.rendered.connect(lambda: self.maps_panel.set_image(self.view.pixmap()))
+        self.maps_panel.base_pane.zoomChanged.connect(self._show_zoom)
+        self.maps_panel.pixelHovered.connect(self.pixel_label.setText)
+        self.maps_panel.classRequested.connect(self.flow.request_class_maps)
+        self.maps_panel.cancelRequested.connect(self.cancel_analysis)
+        self.viewer_tabs.currentChanged.connect(self._on_tab_changed)
         self.preset_box.presetChosen.connect(self.view.set_window)
         self.frame_selector.frameRequested.connect(self.show_frame)
         self.settings_panel.settingsChanged.connect(self._on_settings_changed)
         self.settings_panel.modelChanged.connect(self._on_model_changed)
+        self.settings_panel.gradcamCopiesChanged.connect(self.app_settings.set_gradcam_copies)
         self.settings_panel.model_selector.problem.connect(lambda text: self.banners.add("model-card", text, "error"))
 
         self.results_panel.cancelRequested.connect(self.cancel_analysis)
-        self.controller.progress.connect(self.results_panel.show_progress)
-        self.controller.finished.connect(self._on_analysis_finished)
-        self.controller.failed.connect(self._on_analysis_failed)
-        self.controller.cancelled.connect(self._on_analysis_cancelled)
         self.controller.runningChanged.connect(lambda _: self._update_actions())
+        self.controller.finished.connect(lambda *_: self._update_actions())
 
     def _restore(self) -> None:
         """Saved settings, model and geometry; anything missing or unreadable keeps its default."""
         self.settings_panel.set_settings(self.app_settings.robust_settings())
+        self.settings_panel.gradcam_copies.setValue(self.app_settings.gradcam_copies())
         selector = self.settings_panel.model_selector
         if not selector.set_reference(self.app_settings.model_reference()):
             selector.set_reference(DEFAULT_MODEL)  # else the first installed model, if any, stays selected
@@ -337,8 +320,7 @@ class MainWindow(QMainWindow):
         if not same_file:
             self.welcome.set_recent_files(self.app_settings.add_recent_file(study.path))
             self.app_settings.set_last_directory(study.path.parent)
-        self._result_request = None
-        self.results_panel.clear(self._idle_message())
+        self.flow.reset(self.idle_message())
         self._update_actions()
 
     def _clear_study(self) -> None:
@@ -352,8 +334,7 @@ class MainWindow(QMainWindow):
         self.banners.clear("study")
         self.stack.setCurrentIndex(_WELCOME_PAGE)
         self.setWindowTitle(APP_TITLE)
-        self._result_request = None
-        self.results_panel.clear(self._idle_message())
+        self.flow.reset(self.idle_message())
         self._update_actions()
 
     @Slot()
@@ -366,69 +347,41 @@ class MainWindow(QMainWindow):
         self.preset_box.show_window(window)  # type: ignore[arg-type]
         self.window_label.setText(describe_window(window))  # type: ignore[arg-type]
 
-    # Analysis -------------------------------------------------------------------------------------------------------
+    # Views --------------------------------------------------------------------------------------------------------
+
+    def current_view(self) -> ZoomableView:
+        """The view the zoom actions act on: the image, or the (synced) attention-map panes."""
+        return self.maps_panel.base_pane if self.viewer_tabs.currentIndex() == MAPS_TAB else self.view
+
+    @Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        """The tab shown next shows the region the other one showed (or fits, if that one was fitted)."""
+        panes = self.maps_panel.base_pane
+        source, target = (self.view, panes) if index == MAPS_TAB else (panes, self.view)
+        if source.image_size() == (0, 0) or source.fit_mode:
+            target.fit()
+        else:
+            target.show_region(source.visible_scene_rect())
+        self._show_zoom(target.zoom)
+
+    def _show_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"Zoom {100 * zoom:.0f} %")
+
+    # Analysis (the work is done by self.flow) ---------------------------------------------------------------------
 
     def can_analyze(self) -> tuple[bool, str]:
-        """Whether Analyze may run now, and if not, the sentence that says why."""
-        if self.controller.is_running:
-            return False, "An analysis is running."
-        if self.study is None:
-            return False, "Open an image first."
-        if self.settings_panel.model_reference() is None:
-            return False, NO_MODEL_TEXT
-        error = self.settings_panel.validation_error()
-        if error:
-            return False, f"Fix the settings first: {error}"
-        return True, "Run the MedRDF robust analysis on the shown image (F5)"
+        return self.flow.can_analyze()
 
     @Slot()
     def analyze(self) -> bool:
-        allowed, _ = self.can_analyze()
-        if not allowed or self.study is None:
-            return False
-        reference = self.settings_panel.model_reference()
-        assert reference is not None
-        request = AnalysisRequest(self.study, reference, self.settings_panel.settings().validate())
-        self.banners.clear("analysis")
-        if not self.controller.start(request):
-            return False
-        self.results_panel.show_running()
-        return True
+        return self.flow.analyze()
 
     @Slot()
     def cancel_analysis(self) -> None:
-        if self.controller.is_running:
-            self.controller.cancel()
-            self.statusBar().showMessage("Cancelling the analysis…", 3000)
+        self.flow.cancel()
 
     def _stop_analysis_for_new_image(self) -> None:
-        if self.controller.is_running:
-            self.controller.cancel()
-            self._cancelled_for_new_image = True
-            self.banners.add("analysis", "The running analysis was cancelled because another image was opened.", "info")
-
-    @Slot(object, object)
-    def _on_analysis_finished(self, result: Result, request: AnalysisRequest) -> None:
-        if request.study is not self.study:
-            return  # the image changed while the result was in flight
-        self._result_request = request
-        self.results_panel.show_result(result)
-        self._update_stale()
-        self.statusBar().showMessage(f"Analysis finished in {result.elapsed_s:.1f} s.", 5000)
-
-    @Slot(str)
-    def _on_analysis_failed(self, message: str) -> None:
-        self.results_panel.show_error(message)
-        self.banners.add("analysis", message, "error")
-
-    @Slot()
-    def _on_analysis_cancelled(self) -> None:
-        if self._cancelled_for_new_image:  # the new image never had an analysis: say what to do next instead
-            self._cancelled_for_new_image = False
-            self.results_panel.clear(self._idle_message())
-        elif self.results_panel.result is None and self.study is not None:
-            self.results_panel.show_cancelled()
-        self.statusBar().showMessage("Analysis cancelled.", 3000)
+        self.flow.stop_for_new_image()
 
     # Settings -------------------------------------------------------------------------------------------------------
 
@@ -436,7 +389,7 @@ class MainWindow(QMainWindow):
     def _on_settings_changed(self) -> None:
         if self.settings_panel.validation_error() is None:
             self.app_settings.save_robust_settings(self.settings_panel.settings())
-        self._update_stale()
+        self.flow.update_stale()
         self._update_actions()
 
     @Slot()
@@ -444,7 +397,7 @@ class MainWindow(QMainWindow):
         self.app_settings.set_model_reference(self.settings_panel.model_reference())
         self.app_settings.set_custom_model_cards(self.settings_panel.model_selector.custom_cards())
         self._update_model_state()
-        self._update_stale()
+        self.flow.update_stale()
         self._update_actions()
 
     def _update_model_state(self) -> None:
@@ -462,17 +415,9 @@ class MainWindow(QMainWindow):
             self.welcome.set_model_status(note)
             self.results_panel.set_model_note(note, untrained)
         if self.results_panel.result is None and not self.controller.is_running:
-            self.results_panel.set_status(self._idle_message())
+            self.results_panel.set_status(self.idle_message())
 
-    def _update_stale(self) -> None:
-        request = self._result_request
-        if request is None or self.results_panel.result is None:
-            return
-        stale = (request.settings != self.settings_panel.settings()
-                 or request.model_reference != self.settings_panel.model_reference())
-        self.results_panel.set_stale(stale)
-
-    def _idle_message(self) -> str:
+    def idle_message(self) -> str:
         if self.settings_panel.model_reference() is None:
             return NO_MODEL_TEXT
         if self.study is None:
@@ -491,14 +436,18 @@ class MainWindow(QMainWindow):
         allowed, why = self.can_analyze()
         a.analyze.setEnabled(allowed)
         a.analyze.setToolTip(why)
-        a.cancel.setEnabled(self.controller.is_running)
+        a.cancel.setEnabled(self.controller.kind in ("analysis", "maps"))
+        a.export_report.setEnabled(self.flow.can_export())
+        a.show_maps.setEnabled(has_study)
         self.position_label.setText(self.navigator.position_text())
 
-    def _show_about(self) -> None:
-        QMessageBox.about(self, f"About {APP_TITLE}",
-                          f"<b>{APP_TITLE}</b> {__version__}<br>Robust, retrain-less diagnosis of chest radiographs "
-                          "(MedRDF: noisy copies, denoising, majority vote and a Robust Metric).<br><br>"
-                          "Research software: not a medical device.")
+    @Slot()
+    def show_about(self) -> AboutDialog:
+        """Help ▸ About (window-modal, without blocking the event loop)."""
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     # Events ---------------------------------------------------------------------------------------------------------
 

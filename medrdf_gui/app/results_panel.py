@@ -42,6 +42,20 @@ def _repolish(widget: QWidget) -> None:
     widget.style().polish(widget)
 
 
+def action_button(action: QAction) -> QPushButton:
+    """A push button that triggers ``action`` and follows its enabled state and tooltip."""
+    button = QPushButton(action.icon(), action.text().replace("&", ""))
+    button.clicked.connect(action.trigger)
+
+    def mirror() -> None:
+        button.setEnabled(action.isEnabled())
+        button.setToolTip(action.toolTip())
+
+    action.changed.connect(mirror)
+    mirror()
+    return button
+
+
 def format_p_value(p: float) -> str:
     """Three significant digits; a p-value that underflowed to 0 is shown as the bound it really is."""
     return "< 1e-300" if p == 0 else f"{p:.3g}"
@@ -71,7 +85,8 @@ def detail_values(result: Result) -> dict[str, str]:
 class ResultsPanel(QScrollArea):
     cancelRequested = Signal()
 
-    def __init__(self, analyze_action: QAction, parent: QWidget | None = None) -> None:
+    def __init__(self, analyze_action: QAction, result_actions: tuple[QAction, ...] = (),
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -124,6 +139,13 @@ class ResultsPanel(QScrollArea):
         disagreement_layout.addWidget(warn, 0, Qt.AlignmentFlag.AlignTop)
         disagreement_layout.addWidget(self.disagreement_label, 1)
 
+        result_buttons = QHBoxLayout()
+        result_buttons.setSpacing(6)
+        self.result_buttons = [action_button(action) for action in result_actions]
+        for button in self.result_buttons:
+            result_buttons.addWidget(button)
+        result_buttons.addStretch(1)
+
         self.base_label = _wrapping(name="baseModel")
         self.histogram = VoteHistogram()
         self.gauge = RmGauge()
@@ -147,6 +169,7 @@ class ResultsPanel(QScrollArea):
         result_layout.addWidget(self.diagnosis_label)
         result_layout.addLayout(verdict_row)
         result_layout.addWidget(self.disagreement_frame)
+        result_layout.addLayout(result_buttons)
         result_layout.addSpacing(4)
         result_layout.addWidget(_caption("Base model (undefended)"))
         result_layout.addWidget(self.base_label)

@@ -11,9 +11,11 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
+from ..explain import DEFAULT_COPIES
 from ..robust import RobustSettings, SettingsError, available_devices, default_threshold
 from ..robust.device import describe_device
 from ..robust.settings import SAMPLING
+from .app_settings import MAX_GRADCAM_COPIES
 from .copies_control import CopiesControl
 from .model_selector import ModelSelector
 from .resources import icon
@@ -52,6 +54,7 @@ def _select(box: QComboBox, value: object) -> bool:
 class SettingsPanel(QScrollArea):
     settingsChanged = Signal()  # any robust setting changed (valid or not)
     modelChanged = Signal()
+    gradcamCopiesChanged = Signal(int)
 
     def __init__(self, custom_cards: list[str] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +100,12 @@ class SettingsPanel(QScrollArea):
             self.device.addItem(device_label(name), name)
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 4096)
+        self.gradcam_copies = QSpinBox()
+        self.gradcam_copies.setRange(1, MAX_GRADCAM_COPIES)
+        self.gradcam_copies.setValue(DEFAULT_COPIES)
+        self.gradcam_copies.setSuffix(" copies")
+        self.gradcam_copies.setToolTip("Noisy, denoised copies averaged for the defended Grad-CAM map (computed "
+                                       "after the vote; more copies: a smoother map, a longer wait)")
         self.error_label = QLabel()
         self.error_label.setObjectName("settingsError")
         self.error_label.setWordWrap(True)
@@ -135,6 +144,10 @@ class SettingsPanel(QScrollArea):
         compute_form.addRow("Device:", self.device)
         compute_form.addRow("Batch size:", self.batch_size)
 
+        maps_box = QGroupBox("Attention maps")
+        maps_form = QFormLayout(maps_box)
+        maps_form.addRow("Grad-CAM copies m:", self.gradcam_copies)
+
         stale_note = QLabel("A changed setting marks the shown result as stale; press Analyze to update it.")
         stale_note.setObjectName("detailKey")
         stale_note.setWordWrap(True)
@@ -142,7 +155,7 @@ class SettingsPanel(QScrollArea):
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 6, 6, 6)
-        for box in (model_box, noise_box, denoise_box, decision_box, compute_box):
+        for box in (model_box, noise_box, denoise_box, decision_box, compute_box, maps_box):
             layout.addWidget(box)
         layout.addWidget(self.error_label)
         layout.addWidget(stale_note)
@@ -158,6 +171,7 @@ class SettingsPanel(QScrollArea):
                        self.default_threshold.toggled, self.threshold.valueChanged, self.device.currentIndexChanged,
                        self.batch_size.valueChanged):
             signal.connect(self._on_edit)
+        self.gradcam_copies.valueChanged.connect(self.gradcamCopiesChanged)
         self.model_selector.modelChanged.connect(self._on_model)
         self.reset_button.clicked.connect(self.reset_to_defaults)
 
@@ -215,8 +229,9 @@ class SettingsPanel(QScrollArea):
 
     @Slot()
     def reset_to_defaults(self) -> None:
-        """The paper's defaults (``RobustSettings()``); the model choice is kept."""
+        """The paper's defaults (``RobustSettings()``, m = 32 Grad-CAM copies); the model choice is kept."""
         self.set_settings(RobustSettings())
+        self.gradcam_copies.setValue(DEFAULT_COPIES)
 
     def model_reference(self) -> str | None:
         return self.model_selector.reference()

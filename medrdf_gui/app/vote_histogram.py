@@ -1,74 +1,108 @@
-"""The vote histogram: how many of the n noisy copies voted for each class (matplotlib inside Qt)."""
+"""The vote histogram: how many of the n noisy copies voted for each class.
+
+Drawn with QPainter rather than matplotlib: a constrained-layout matplotlib redraw took 30–50 ms of the GUI
+thread each time a result arrived or the panel was resized, a large share of issue 5's 100 ms budget; these
+bars cost well under a millisecond and stay crisp at any size.
+"""
 
 from __future__ import annotations
 
-import os
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
-os.environ.setdefault("QT_API", "pyside6")  # tell matplotlib which Qt binding the app uses
-
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
-from PySide6.QtWidgets import QSizePolicy, QWidget  # noqa: E402
-
-_BACKGROUND = "#222a33"
-_TEXT = "#c2cbd4"
-_BAR = "#5b7ea6"
-_WINNER = "#4caf50"
+_TEXT = QColor("#c2cbd4")
+_AXIS = QColor("#56606b")
+_BAR = QColor("#5b7ea6")
+_WINNER = QColor("#4caf50")
+_ROW = 26.0  # pixels per class
+_AXIS_HEIGHT = 30.0  # ticks and "votes" below the bars
 
 
-def _compact_count(value: float, _position: int) -> str:
+def compact_count(value: float) -> str:
     """Axis labels that stay short at n = 100,000: 25k, 50k …"""
     return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
-class VoteHistogram(FigureCanvasQTAgg):
+def nice_step(maximum: float, ticks: int = 4) -> float:
+    """A 1-2-5 step that splits [0, maximum] into about ``ticks`` intervals."""
+    raw = max(maximum, 1.0) / ticks
+    magnitude = 10 ** len(str(int(raw))) / 10
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * magnitude:
+            return max(1.0, factor * magnitude)
+    return 10 * magnitude
+
+
+class VoteHistogram(QWidget):
     """Horizontal bars, one per class, the winning class highlighted; the numbers are the engine's counts."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        figure = Figure(figsize=(3.6, 1.6), dpi=100, facecolor=_BACKGROUND, layout="constrained")
-        super().__init__(figure)
-        self.setParent(parent)
-        self.setMinimumHeight(120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.axes = figure.add_subplot()
+        super().__init__(parent)
         self.counts: dict[str, int] = {}
-        self.clear_votes()
+        self.labels: dict[str, str] = {}
+        self.winner: str | None = None
+        self.setMinimumHeight(120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(360, int(max(3, len(self.counts)) * _ROW + _AXIS_HEIGHT + 12))
 
     def clear_votes(self) -> None:
-        self.counts = {}
-        self.axes.clear()
-        self._style()
-        self.axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", color=_TEXT, transform=self.axes.transAxes)
-        self.axes.set_xticks([])
-        self.axes.set_yticks([])
-        self.draw_idle()
+        self.counts, self.labels, self.winner = {}, {}, None
+        self.updateGeometry()
+        self.update()
 
     def show_votes(self, counts: dict[str, int], labels: dict[str, str], winner: str | None) -> None:
         """``counts`` per class name; ``labels`` the names to show; ``winner`` highlighted (None if abstained)."""
-        self.counts = dict(counts)
-        names = list(counts)
-        values = [counts[name] for name in names]
-        self.axes.clear()
-        self._style()
-        positions = range(len(names))[::-1]  # first class on top
-        colours = [_WINNER if name == winner else _BAR for name in names]
-        bars = self.axes.barh(list(positions), values, color=colours, height=0.65)
-        self.axes.set_yticks(list(positions), [labels.get(name, name) for name in names])
-        total = max(1, sum(values))
-        self.axes.set_xlim(0, total * 1.22)
-        for bar, value in zip(bars, values):
-            self.axes.text(bar.get_width() + total * 0.015, bar.get_y() + bar.get_height() / 2,
-                           f"{value:,}", va="center", ha="left", color=_TEXT, fontsize=8)
-        self.axes.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
-        self.axes.xaxis.set_major_formatter(FuncFormatter(_compact_count))
-        self.axes.set_xlabel("votes", color=_TEXT, fontsize=8)
-        self.draw_idle()
+        self.counts, self.labels, self.winner = dict(counts), dict(labels), winner
+        self.setFixedHeight(self.sizeHint().height())
+        self.update()
 
-    def _style(self) -> None:
-        self.axes.set_facecolor(_BACKGROUND)
-        for side in ("top", "right"):
-            self.axes.spines[side].set_visible(False)
-        for side in ("left", "bottom"):
-            self.axes.spines[side].set_color("#56606b")
-        self.axes.tick_params(colors=_TEXT, labelsize=8)
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+        painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        painter.setPen(_TEXT)
+        if not self.counts:
+            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No votes yet")
+            return
+        names = list(self.counts)
+        label_width = max(metrics.horizontalAdvance(self.labels.get(n, n)) for n in names) + 10
+        total = max(1, sum(self.counts.values()))
+        value_room = metrics.horizontalAdvance(f"{total:,}") + 8
+        plot = QRectF(label_width, 4, max(20.0, self.width() - label_width - value_room - 6), len(names) * _ROW)
+        scale = plot.width() / total
+        for row, name in enumerate(names):
+            top = plot.top() + row * _ROW
+            label_box = QRectF(0, top, label_width - 8, _ROW)
+            painter.setPen(_TEXT)
+            painter.drawText(label_box, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             self.labels.get(name, name))
+            value = self.counts[name]
+            bar = QRectF(plot.left(), top + _ROW * 0.18, value * scale, _ROW * 0.64)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(_WINNER if name == self.winner else _BAR)
+            painter.drawRect(bar)
+            painter.setPen(_TEXT)
+            painter.drawText(QRectF(bar.right() + 4, top, value_room, _ROW), Qt.AlignmentFlag.AlignVCenter,
+                             f"{value:,}")
+        # Axis: the left spine, the bottom line with 1-2-5 ticks, and the unit.
+        painter.setPen(QPen(_AXIS, 1))
+        painter.drawLine(plot.bottomLeft(), plot.topLeft())
+        painter.drawLine(plot.bottomLeft(), plot.bottomRight())
+        step = nice_step(total)
+        tick = 0.0
+        while tick <= total + 1e-9:
+            x = plot.left() + tick * scale
+            painter.setPen(QPen(_AXIS, 1))
+            painter.drawLine(int(x), int(plot.bottom()), int(x), int(plot.bottom() + 4))
+            painter.setPen(_TEXT)
+            painter.drawText(QRectF(x - 30, plot.bottom() + 4, 60, 14), Qt.AlignmentFlag.AlignCenter,
+                             compact_count(tick))
+            tick += step
+        painter.drawText(QRectF(plot.left(), plot.bottom() + 16, plot.width(), 14), Qt.AlignmentFlag.AlignCenter,
+                         "votes")

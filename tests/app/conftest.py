@@ -98,3 +98,16 @@ def mouse() -> Mouse:
 @pytest.fixture
 def fast_settings() -> RobustSettings:
     return FAST_SETTINGS
+
+
+@pytest.fixture
+def finish_run(qtbot) -> Callable[[MainWindow], object]:
+    """Analyze and wait until the worker thread has ended (vote and maps); returns the Result."""
+
+    def run(window: MainWindow) -> object:
+        with qtbot.waitSignal(window.controller.finished, timeout=30_000) as blocker:
+            assert window.analyze()
+        qtbot.waitUntil(lambda: window.controller.thread is None, timeout=10_000)
+        return blocker.args[0]
+
+    return run

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from medrdf_gui.app.results_panel import detail_values
@@ -54,9 +54,12 @@ def test_result_widgets_show_the_engines_numbers(qtbot, analysis_window) -> None
     assert panel.detail_labels["p-value"].text().startswith(f"{result.p_value:.3g}")
     assert panel.detail_labels["n"].text() == "200"
     assert result.seed == 0 and result.device.startswith("cpu")
-    # Progress reached n / n with copies and time-left text.
-    assert progress and progress[-1][:2] == (200, 200)
-    assert "200 / 200 copies" in progress[-1][2]
+    # Progress reached n / n with copies and time-left text, then continued through the m = 32 Grad-CAM copies.
+    votes = [p for p in progress if "copies" in p[2]]
+    maps = [p for p in progress if p[2].startswith("Grad-CAM")]
+    assert votes and votes[-1][:2] == (200, 200) and "200 / 200 copies" in votes[-1][2]
+    assert progress.index(votes[-1]) < progress.index(maps[0])
+    assert maps[-1][:2] == (33, 33) and maps[-1][2].startswith("Grad-CAM 32 / 32")
     assert window.actions.analyze.isEnabled() and not window.actions.cancel.isEnabled()
 
 
@@ -71,18 +74,66 @@ def test_worker_runs_in_another_thread_than_the_gui(qtbot, analysis_window) -> N
     qtbot.waitUntil(lambda: window.controller.thread is None, timeout=5000)
 
 
-def test_window_stays_responsive_during_a_run(qtbot, analysis_window) -> None:
+# Issue 5: while a run goes, the GUI event loop is never blocked for more than this.
+MAX_EVENT_LOOP_GAP_S = 0.100
+RESPONSIVENESS_RUN = {"n": 10_000, "batch_size": 50}  # 1–2.5 s on two busy cores: long enough to matter
+
+
+def _largest_event_loop_gap(qtbot, window) -> tuple[float, float]:
+    """Run one analysis while a 10 ms timer ticks; return (largest gap between ticks, run seconds)."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    phases = set()
+
+    def note_phase(done: int, total: int, text: str) -> None:
+        phases.add("maps" if text.startswith("Grad-CAM") else "votes")
+
+    window.controller.progress.connect(note_phase)
+    timer.start(10)
+    qtbot.wait(50)
+    started = time.perf_counter()
+    with qtbot.waitSignal(window.controller.finished, timeout=RUN_TIMEOUT_MS):
+        assert window.analyze()
+        assert window.actions.cancel.isEnabled() and not window.actions.analyze.isEnabled()
+        assert not window.results_panel.progress.isHidden()
+    qtbot.waitUntil(lambda: window.controller.thread is None, timeout=5000)
+    run_s = time.perf_counter() - started
+    qtbot.wait(150)  # the result's and the maps' first paint happen after the slots
+    timer.stop()
+    window.controller.progress.disconnect(note_phase)
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert phases == {"votes", "maps"} and window.maps_panel.shown is not None
+    assert run_s > 0.3, f"the run ({run_s:.2f} s) is too short to measure anything"
+    assert len(ticks) > run_s / 0.05
+    return max(gaps), run_s
+
+
+def test_event_loop_is_never_blocked_over_100_ms_during_a_run(qtbot, analysis_window) -> None:
+    """A 10 ms timer ticks through a whole run (model load, vote, maps, showing the result); the largest gap
+    between two ticks is how long the GUI thread was unable to serve its event loop.
+
+    Wall-clock gaps also include the OS starving the whole process when other programs load the machine, which
+    the app cannot cause or prevent; so up to three runs are measured and the best one must stay under 100 ms.
+    A slot that blocks for 120 ms fails every run (checked by hand: 161 ms)."""
+    window = analysis_window
+    window.settings_panel.set_settings(window.settings_panel.settings().with_(**RESPONSIVENESS_RUN))
+    window.viewer_tabs.setCurrentIndex(1)  # the attention-map panes are on screen and repaint when the maps come
+    measured = []
+    for _ in range(3):
+        measured.append(_largest_event_loop_gap(qtbot, window))
+        if measured[-1][0] < MAX_EVENT_LOOP_GAP_S:
+            break
+    best_gap, run_s = min(measured)
+    assert best_gap < MAX_EVENT_LOOP_GAP_S, f"event loop blocked for {1000 * best_gap:.0f} ms (run {run_s:.2f} s); all: {measured}"
+
+
+def test_window_stays_usable_during_a_run(qtbot, analysis_window) -> None:
     window = analysis_window
     start_endless_run(qtbot, window)
     assert window.actions.cancel.isEnabled() and not window.actions.analyze.isEnabled()
     assert not window.results_panel.progress.isHidden()
-    ticks = []
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
-    timer.start(20)
-    qtbot.wait(400)  # the GUI thread's event loop keeps serving timers while the worker computes
-    timer.stop()
-    assert len(ticks) >= 8
     assert window.controller.is_running
     window.actions.zoom_in.trigger()  # the viewer still works
     with qtbot.waitSignal(window.controller.cancelled, timeout=RUN_TIMEOUT_MS):
@@ -143,7 +194,7 @@ def test_bad_model_ends_in_a_message_and_the_app_keeps_working(qtbot, analysis_w
 
 
 def test_engine_error_is_a_message(qtbot, analysis_window, monkeypatch) -> None:
-    from medrdf_gui.app import worker as worker_module
+    from medrdf_gui.app import jobs as worker_module
 
     def out_of_memory(*_, **__):
         raise MemoryError
@@ -193,7 +244,7 @@ def test_worker_leaves_a_core_for_the_gui_and_restores_torch_threads(qtbot, anal
 
     import torch
 
-    from medrdf_gui.app import worker as worker_module
+    from medrdf_gui.app import jobs as worker_module
 
     seen = []
     real_predict = worker_module.robust_predict

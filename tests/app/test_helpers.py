@@ -72,3 +72,27 @@ def test_values_the_engine_rejects_give_the_paper_defaults(tmp_path: Path) -> No
     path = tmp_path / "invalid.ini"
     path.write_text("[robust]\nn=3\nalpha=0.001\nkernel=4\n", encoding="utf-8")
     assert AppSettings(path).robust_settings() == RobustSettings()
+
+
+def test_gradcam_copies_setting_falls_back_to_32(tmp_path: Path) -> None:
+    for raw, expected in (("banana", 32), ("0", 32), ("5000", 32), ("64", 64)):
+        path = tmp_path / f"m-{raw}.ini"
+        path.write_text(f"[maps]\ngradcam_copies={raw}\n", encoding="utf-8")
+        assert AppSettings(path).gradcam_copies() == expected
+    assert AppSettings(tmp_path / "new.ini").gradcam_copies() == 32
+
+
+def test_overlay_is_packed_for_qt_and_at_most_1024_pixels_a_side() -> None:
+    import numpy as np
+
+    from medrdf_gui.app.heatmap import colorize, legend_gradient, overlay_pixels, rgb_from_overlay
+
+    cam = np.linspace(0, 1, 1955 * 1841, dtype=np.float32).reshape(1955, 1841)
+    cam[0, 0] = np.nan  # a bad value is drawn as 0, never raises
+    words = overlay_pixels(cam)
+    assert words.shape == (1024, 964) and words.dtype == np.uint32
+    assert (words >> 24 == 0xFF).all()  # opaque: opacity is the pane's, not the pixels'
+    small = cam[:300, :200]
+    assert np.array_equal(rgb_from_overlay(overlay_pixels(small)), colorize(small))  # no resize below 1024
+    strip = legend_gradient(64)
+    assert strip.shape == (1, 64, 3) and (strip[0, 0] == colorize(np.zeros((1, 1)))[0, 0]).all()

@@ -17,11 +17,13 @@ def test_settings_and_model_persist_across_windows(make_window, settings_path: P
     panel.set_settings(chosen)
     panel.sigma.slider.setValue(300)  # an edit through a widget is saved too
     assert panel.settings().sigma == 0.3
+    panel.gradcam_copies.setValue(48)  # not a RobustSettings field, persisted beside them
     first.close()
 
     second = make_window(settings_path)
     assert second.settings_panel.settings() == chosen.with_(sigma=0.3)
     assert second.settings_panel.model_reference() == str(tiny_model_card.resolve())
+    assert second.settings_panel.gradcam_copies.value() == 48
 
 
 def test_garbled_settings_file_still_opens_with_defaults(make_window, settings_path: Path) -> None:
@@ -35,8 +37,10 @@ def test_garbled_settings_file_still_opens_with_defaults(make_window, settings_p
 def test_reset_to_paper_defaults(window) -> None:
     panel = window.settings_panel
     panel.set_settings(RobustSettings(n=123, sigma=0.5, noise="poisson", denoiser="none", seed=3))
+    panel.gradcam_copies.setValue(5)
     window.actions.reset_settings.trigger()
     assert panel.settings() == RobustSettings()
+    assert panel.gradcam_copies.value() == 32
 
 
 def test_sigma_slider_and_spin_box_agree(window) -> None:

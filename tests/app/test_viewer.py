@@ -31,7 +31,7 @@ def test_open_png_shows_image_at_its_size(window, cxr_png: Path) -> None:
     assert window.open_path(cxr_png)
     study = load_study(cxr_png)
     rows, cols = study.shape
-    assert window.stack.currentWidget() is window.view
+    assert window.stack.currentWidget() is window.viewer_tabs and window.viewer_tabs.currentWidget() is window.view
     assert window.view.image_size() == (cols, rows)
     assert window.view.displayed_pixels.shape == (rows, cols)
     assert cxr_png.name in window.windowTitle()
