@@ -170,10 +170,10 @@ def _summary(path: Path, result: Any) -> str:
     lines.append(f"  MedRDF diagnosis: {result.display(result.diagnosis)}  [{flag}]")
     lines.append(f"  {result.reason()}")
     votes = " · ".join(f"{result.display(c)} {v:,}" for c, v in result.counts.items())
-    from .robust import format_p_value
+    from .robust.result import p_value_phrase
 
     drawn = f"n = {result.n:,}" if result.n_used == result.n else f"n used = {result.n_used:,} of {result.n:,}"
-    lines.append(f"  votes: {votes}  ({drawn}, p = {format_p_value(result.p_value)})")
+    lines.append(f"  votes: {votes}  ({drawn}, {p_value_phrase(result.p_value)})")
     base_p = result.base_probabilities[result.base_diagnosis]
     lines.append(f"  base model: {result.display(result.base_diagnosis)} ({100 * base_p:.1f} %)")
     if result.disagrees_with_base:

@@ -13,7 +13,7 @@ import textwrap
 from typing import Any
 
 from ..imaging import Study
-from ..robust.result import Result, format_p_value
+from ..robust.result import Result, p_value_phrase
 
 Row = tuple[str, str]
 
@@ -140,7 +140,7 @@ def statistics_rows(result: Result) -> list[Row]:
     rows = [
         ("Top vote", f"{result.display(result.top_class)}: {result.n_a:,} of {result.n:,}"),
         ("Runner-up", f"{result.display(result.runner_up_class)}: {result.n_b:,}"),
-        ("Binomial test", f"p = {format_p_value(result.p_value)} (α = {result.settings['alpha']:g})"),
+        ("Binomial test", f"{p_value_phrase(result.p_value)} (α = {result.settings['alpha']:g})"),
         ("Robust Metric", f"RM = {result.rm:.2f} (threshold {result.rm_threshold:g}, range ±{result.num_classes})"),
         ("p_A lower bound", f"{result.pa_lower_clopper_pearson:.4f} Clopper–Pearson, {result.pa_lower_bound:.4f} Hoeffding"),
     ]

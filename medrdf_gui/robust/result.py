@@ -12,6 +12,12 @@ def format_p_value(p: float) -> str:
     return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
 
 
+def p_value_phrase(p: float) -> str:
+    """'p = 0.0123' or 'p < 1e-300', for running text."""
+    text = format_p_value(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
 @dataclass
 class Result:
     diagnosis: str | None  # class name, None when abstained
@@ -66,7 +72,7 @@ class Result:
         """One sentence on why the flag is what it is."""
         if self.abstained:
             return (f"Abstained: the vote {self.n_a} vs {self.n_b} is not significant "
-                    f"(p = {format_p_value(self.p_value)} > α = {self.settings['alpha']:g}).")
+                    f"({p_value_phrase(self.p_value)} > α = {self.settings['alpha']:g}).")
         if self.rm_interval is not None and self.n_used < self.n:
             lo, hi = self.rm_interval
             side = "≥" if self.verdict == "accept" else "<"
