@@ -15,8 +15,14 @@ run: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -q -m "not slow"
 
+# One-folder desktop bundle in dist/medrdf-viewer/ (docs/packaging.md). PyInstaller comes from the `bundle` extra;
+# the last step proves the frozen app starts. Check it fully with: dist/medrdf-viewer/medrdf-viewer --self-test
 bundle: setup
-	.venv/bin/python -m pip install -q -e ".[bundle]" && .venv/bin/pyinstaller --noconfirm build_app.spec
+	@if [ ! -f .venv/.bundle-installed ] || [ pyproject.toml -nt .venv/.bundle-installed ]; then \
+		echo "bundle: installing PyInstaller (the bundle extra)" >&2; \
+		.venv/bin/python -m pip install -q -e ".[bundle]" && touch .venv/.bundle-installed; fi
+	.venv/bin/pyinstaller --noconfirm build_app.spec
+	dist/medrdf-viewer/medrdf-viewer --version
 
 clean:
 	rm -rf build dist .pytest_cache
