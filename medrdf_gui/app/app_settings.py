@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
@@ -85,6 +86,31 @@ class AppSettings:
             self._store = QSettings(str(chosen), QSettings.Format.IniFormat)
         else:
             self._store = QSettings(ORGANISATION, APPLICATION)
+        self.problems: list[str] = []  # what could not be read, for the window to tell the user once
+        self._damaged = False
+        status = self._store.status()
+        if status == QSettings.Status.AccessError:
+            self._problem(f"the settings file {self._store.fileName()} cannot be read or written")
+        elif status == QSettings.Status.FormatError:
+            # Trust nothing from a damaged file, and keep a copy before Qt rewrites it on exit: nothing is lost.
+            self._damaged = True
+            backup = self._backup_damaged_file()
+            self._problem(f"the settings file {self._store.fileName()} is damaged"
+                          + (f" (a copy was kept as {backup})" if backup else ""))
+
+    def _backup_damaged_file(self) -> str | None:
+        source = self._store.fileName()
+        target = f"{source}.damaged"
+        try:
+            shutil.copyfile(source, target)
+        except OSError:
+            return None
+        return target
+
+    def _problem(self, text: str) -> None:
+        log.warning("settings: %s; using defaults", text)
+        if text not in self.problems:
+            self.problems.append(text)
 
     @property
     def file_name(self) -> str:
@@ -102,17 +128,17 @@ class AppSettings:
         for f in fields(RobustSettings):
             key = f"{_ROBUST_GROUP}/{f.name}"
             parser = _PARSERS.get(f.name)
-            if parser is None or not self._store.contains(key):
+            if self._damaged or parser is None or not self._store.contains(key):
                 continue  # a field this GUI does not know yet keeps its engine default
             raw = self._store.value(key)
             try:
                 values[f.name] = parser(raw)
             except (TypeError, ValueError):
-                log.warning("settings: ignoring unreadable value for %s", f.name)
+                self._problem(f"the saved value of '{f.name}' is unreadable")
         try:
             return defaults.with_(**values).validate()
         except (SettingsError, TypeError, ValueError) as exc:
-            log.warning("settings: saved analysis settings are invalid (%s); using the paper defaults", exc)
+            self._problem(f"the saved analysis settings are invalid ({exc})")
             return defaults
 
     def save_robust_settings(self, settings: RobustSettings) -> None:
@@ -201,6 +227,6 @@ class AppSettings:
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:
-            log.warning("settings: ignoring unreadable %s", key)
+            self._problem(f"the saved '{key}' list is unreadable")
             return []
         return [item for item in data if isinstance(item, str)] if isinstance(data, list) else []

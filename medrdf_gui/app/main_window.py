@@ -210,6 +210,9 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1440, 900)
         self._first_layout_pending = state is None or not self.restoreState(state)
+        if self.app_settings.problems:
+            self.banners.add("settings", "Some saved settings could not be read, so defaults are used: "
+                             + "; ".join(self.app_settings.problems) + ".", "warning")
 
     # Opening studies ------------------------------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from medrdf_gui.app.model_selector import NO_MODEL_TEXT
 from medrdf_gui.robust import RobustSettings
 
@@ -32,6 +34,29 @@ def test_garbled_settings_file_still_opens_with_defaults(make_window, settings_p
     window = make_window(settings_path)
     assert window.settings_panel.settings() == RobustSettings()
     assert window.settings_panel.model_reference() is None
+    warnings = window.banners.messages("settings")
+    assert len(warnings) == 1 and "defaults are used" in warnings[0][1] and "'sigma'" in warnings[0][1]
+
+
+@pytest.mark.parametrize("damage", ["folder", "format"])
+def test_unreadable_settings_file_warns_and_uses_defaults(make_window, settings_path: Path, damage: str) -> None:
+    """A settings path that cannot be read (a folder in its place: Qt's AccessError; root ignores chmod) or an
+    INI with a broken section header (FormatError) opens with defaults and a visible warning."""
+    if damage == "folder":
+        settings_path.mkdir()
+    else:
+        settings_path.write_text("[robust]\nsigma=0.3\n[broken\nn=5\n", encoding="utf-8")
+    window = make_window(settings_path)
+    assert window.settings_panel.settings() == RobustSettings()
+    (severity, text), = window.banners.messages("settings")
+    assert severity == "warning" and str(settings_path) in text
+    if damage == "format":
+        assert Path(f"{settings_path}.damaged").read_text(encoding="utf-8").startswith("[robust]")
+
+
+def test_clean_settings_file_gives_no_warning(make_window, settings_path: Path) -> None:
+    window = make_window(settings_path)
+    assert window.banners.messages("settings") == []
 
 
 def test_reset_to_paper_defaults(window) -> None:
