@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import binom
 from scipy.special import betaln
 
-from medrdf_gui.robust import RobustSettings, robust_predict
+from medrdf_gui.robust import robust_predict
 from medrdf_gui.robust.sequential import _log_martingale, check_settled, mixture_interval
 
 from synthetic import CLASSES, KnownPA, _image, _settings

@@ -7,8 +7,10 @@ flag, and a position on a scale reads faster than two decimals compared in the h
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFont, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from .chart_painter import chart_painter
 
 _TRACK = QColor("#39424d")
 _BELOW = QColor("#f0a202")  # re-evaluate side
@@ -46,11 +48,7 @@ class RmGauge(QWidget):
         return track.left() + fraction * track.width()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
-        painter.setFont(font)
+        painter, font = chart_painter(self)
         track = QRectF(14, 20, self.width() - 28, 10)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(_TRACK)

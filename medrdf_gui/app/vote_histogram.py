@@ -8,8 +8,10 @@ bars cost well under a millisecond and stay crisp at any size.
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from .chart_painter import chart_painter
 
 _TEXT = QColor("#c2cbd4")
 _AXIS = QColor("#56606b")
@@ -60,11 +62,7 @@ class VoteHistogram(QWidget):
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
-        painter.setFont(font)
+        painter, font = chart_painter(self)
         metrics = QFontMetricsF(font)
         painter.setPen(_TEXT)
         if not self.counts:
