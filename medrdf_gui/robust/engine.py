@@ -114,7 +114,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
 
     started = time.perf_counter()
     timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    # channels_last: ~1.4× faster convolutions on CPU, same verdicts (tests and docs/performance.md)
+    # channels_last: faster CPU convolutions; no test-set prediction changes (docs/performance.md)
     module = module.to(device).eval().to(memory_format=torch.channels_last)
     x = x.to(device=device, dtype=torch.float32)
     generator = torch.Generator(device=device).manual_seed(seed)
