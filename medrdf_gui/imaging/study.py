@@ -47,6 +47,9 @@ IDENTIFYING_KEYWORDS: tuple[str, ...] = (
     "SOPInstanceUID",
 )
 
+# ITU-R BT.601 luma weights (Pillow's "L" conversion): the one RGB → grey rule of the app.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
 # Modalities of projection radiographs, the only kind the shipped chest models were trained on.
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR"})
 
@@ -110,8 +113,7 @@ class Study:
         """The display image as H×W float32 (ITU-R BT.601 luma for colour, as Pillow's ``L`` conversion)."""
         if not self.is_color:
             return self.display
-        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return np.clip(self.display @ weights, 0.0, 1.0).astype(np.float32)
+        return np.clip(self.display @ LUMA_WEIGHTS, 0.0, 1.0).astype(np.float32)
 
     def render(self, window: WindowPreset | None = None, invert: bool = False) -> np.ndarray:
         """Display intensities in [0, 1] for a window (default rendering when None); ``invert`` flips them."""

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..imaging import Study
+from ..imaging.study import LUMA_WEIGHTS
 from .card import ModelCard
 
 
@@ -20,7 +21,7 @@ def array_to_tensor(image: np.ndarray, channels: int, size: tuple[int, int]) -> 
     """H×W or H×W×3 float array in [0, 1] → [1, channels, *size] float32 tensor in [0, 1]."""
     if channels == 1:
         if image.ndim == 3:
-            image = image[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            image = image[..., :3] @ LUMA_WEIGHTS
         t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
     else:
         if image.ndim == 2:

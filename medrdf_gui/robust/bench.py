@@ -12,11 +12,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
-from .denoise import make_denoiser
 from .device import describe_device, resolve_device
-from .noise import make_noise
+from .engine import VoteSampler
 from .settings import RobustSettings
 
 
@@ -82,12 +82,12 @@ def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, r
     device = resolve_device(settings.device)
     module = getattr(model, "module", model).to(device).eval().to(memory_format=torch.channels_last)
     x = x.to(device)
-    noise = make_noise(settings.noise, settings.sigma)
-    denoise = make_denoiser(settings.denoiser, settings.kernel)
-    gen = torch.Generator(device=device).manual_seed(0)
     bs = settings.batch_size
     sizes = [min(bs, n - i) for i in range(0, n, bs)]
     num_classes = int(module(x).shape[1])
+    # The pipeline is timed through the engine's own VoteSampler, so the bench measures exactly what runs.
+    sampler = VoteSampler(module, x, settings, num_classes, torch.Generator(device=device).manual_seed(0))
+    noise, denoise, gen = sampler.noise, sampler.denoise, sampler.generator
 
     def batch(size: int) -> torch.Tensor:
         return x.expand(size, *x.shape[1:])
@@ -99,11 +99,8 @@ def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, r
         for size in sizes:
             classify(batch(size))
 
-    def pipeline() -> torch.Tensor:
-        counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
-        for size in sizes:
-            counts += torch.bincount(classify(denoise(noise(batch(size), gen))), minlength=num_classes)
-        return counts
+    def pipeline() -> np.ndarray:
+        return sampler.counts(n)
 
     for _ in range(warmup):
         bare()
