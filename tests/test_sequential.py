@@ -77,3 +77,19 @@ def test_adaptive_false_decisions_under_a_tie_stay_within_alpha() -> None:
 def test_fixed_mode_reports_n_used_equal_to_n(tiny_model, cxr_png) -> None:
     r = robust_predict(tiny_model, tiny_model.input_tensor(cxr_png), n=100, seed=0, device="cpu")
     assert r.n_used == r.n == 100 and r.rm_interval is None and r.sampling == "fixed"
+
+
+def test_adaptive_copies_are_a_prefix_of_the_fixed_draw() -> None:
+    """With the same seed and batch size both modes draw the same copies in the same order, so an adaptive run
+    that reaches the cap has exactly the fixed run's counts, and one that stops early has the counts of a fixed
+    run of that length (scripts/compare_sampling.py relies on both)."""
+    capped = robust_predict(KnownPA(0.6, 0.1), _image(), _settings(n=400, batch_size=40, seed=3, sampling="adaptive"),
+                            classes=CLASSES)
+    fixed = robust_predict(KnownPA(0.6, 0.1), _image(), _settings(n=400, batch_size=40, seed=3), classes=CLASSES)
+    assert capped.n_used == 400 and capped.counts == fixed.counts
+    stopped = robust_predict(KnownPA(0.99, 0.1), _image(), _settings(n=1000, batch_size=50, sampling="adaptive"),
+                             classes=CLASSES)
+    prefix = robust_predict(KnownPA(0.99, 0.1), _image(), _settings(n=stopped.n_used, batch_size=50),
+                            classes=CLASSES)
+    assert stopped.n_used < 1000 and stopped.counts == prefix.counts
+    assert 0 < stopped.counts["b"] < stopped.n_used, "a unanimous draw would not show the order matters"
