@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--eps", type=float, default=8.0, help="L∞ budget in 1/255 units (default 8)")
     e.add_argument("--limit", type=int, default=None, help="number of images (class-balanced, first in sorted order)")
     e.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable), table.csv and table.md")
+    e.add_argument("--smoothing-sigma", type=float, default=1.0,
+                   help="σ in pixels of the GS rows' gaussian smoothing (default 1; --kernel is the MF rows' window)")
     _add_common_options(e)
 
     t = sub.add_parser("train", help="train (or resume) a shipped model's recipe, then export it into models/")
@@ -308,13 +310,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         attacks = parse_attacks(args.attacks)
         settings = RobustSettings(sigma=args.sigma, kernel=args.kernel, n=args.n, alpha=args.alpha,
                                   threshold=args.threshold, batch_size=args.batch_size, device=args.device).validate()
+        defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma)
+        for d in defences:  # refuse a bad size now, not hours into the run
+            settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel).validate()
         device = resolve_device(settings.device)
         model = load_model(args.model or DEFAULT_MODEL, device=device)
     except (ValueError, SettingsError, EngineError, ModelNotFoundError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     if not args.data.is_dir():
         raise CliError(f"{args.data} is not a folder.", EXIT_USAGE)
-    evaluation = Evaluation(model, args.data, attacks, parse_defences(noises, denoisers), settings, args.eps / 255.0,
+    evaluation = Evaluation(model, args.data, attacks, defences, settings, args.eps / 255.0,
                             args.out, limit=args.limit, seed=args.seed or 0)
     evaluation.run()
     _, md_path = evaluation.write_tables()

@@ -109,3 +109,23 @@ def test_evaluate_prints_the_table(capsys, tmp_path: Path, data_dir: Path, tiny_
     assert code == 0, err
     assert "| Model | Natural | FGSM |" in out and "MedRDF salt-pepper + MF" in out
     assert (tmp_path / "table.csv").is_file() and (tmp_path / "records.jsonl").is_file()
+
+
+def test_evaluate_gives_each_denoiser_its_own_size(capsys, tmp_path: Path, data_dir: Path,
+                                                   tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                          "--attacks", "fgsm", "--denoisers", "none,gaussian,median", "--smoothing-sigma", "0.8",
+                          "--n", "20", "--batch-size", "20", "--limit", "1", "--out", str(tmp_path))
+    assert code == 0, err
+    assert all(f"MedRDF salt-pepper + {d}" in out for d in ("none", "GS", "MF"))
+    assert "MF window 3×3, GS σ = 0.8 px" in out
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert {r["row"]: r.get("kernel") for r in records if r["row"] != "Base model"} == {
+        "MedRDF salt-pepper + none": 0, "MedRDF salt-pepper + GS": 0.8, "MedRDF salt-pepper + MF": 3}
+
+
+def test_evaluate_refuses_a_bad_smoothing_sigma_before_running(capsys, tmp_path: Path, data_dir: Path,
+                                                               tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                          "--denoisers", "gaussian", "--smoothing-sigma", "25", "--out", str(tmp_path))
+    assert code == 2 and "σ must lie in (0, 10]" in err and not (tmp_path / "records.jsonl").exists()

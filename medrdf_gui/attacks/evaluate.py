@@ -31,8 +31,11 @@ BASE_ROW = "Base model"
 
 @dataclass(frozen=True)
 class Defence:
+    """One MedRDF row: a noise and a denoiser with its size (median window, or smoothing σ in pixels)."""
+
     noise: str
     denoiser: str
+    kernel: float = 3
 
     @property
     def row(self) -> str:
@@ -78,7 +81,7 @@ class Evaluation:
         return rows if attack.adaptive else [BASE_ROW, *rows]
 
     def _robust(self, x: torch.Tensor, defence: Defence, seed: int) -> tuple[bool, bool]:
-        s = self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, seed=seed)
+        s = self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel, seed=seed)
         r = robust_predict(self.model, x, s)
         return r.abstained, r.label
 
@@ -87,21 +90,21 @@ class Evaluation:
         device = next(module.parameters()).device
         todo = [(f, y, a) for f, y in self.files for a in self.attacks
                 if any((str(f.name), a.name, row) not in self.done for row in self._rows_for(a))]
-        for index, (path, label, attack) in enumerate(tqdm(todo, desc="evaluate", unit="case", dynamic_ncols=True)):
+        for path, label, attack in tqdm(todo, desc="evaluate", unit="case", dynamic_ncols=True):
             x = self.model.input_tensor(path).to(device)
             y = torch.tensor([label], device=device)
             gen = torch.Generator(device=device).manual_seed(self.seed + zlib.crc32(f"{path.name}|{attack.name}".encode()))
-            seed = self.seed + index
+            seed = self.seed + zlib.crc32(f"{path.name}|{attack.name}|vote".encode())  # stable across resumes
             if attack.adaptive:
                 for defence in self.defences:
                     if (path.name, attack.name, defence.row) in self.done:
                         continue
-                    s = self.settings.with_(noise=defence.noise, denoiser=defence.denoiser)
+                    s = self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel)
                     x_adv = attack.fn(module, x, y, self.eps, gen, s)
                     abstained, pred = self._robust(x_adv, defence, seed)
                     self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
                                   "correct": (not abstained) and pred == label, "abstained": abstained,
-                                  "linf": float((x_adv - x).abs().max())})
+                                  "linf": float((x_adv - x).abs().max()), "kernel": defence.kernel})
                 continue
             x_adv = attack.fn(module, x, y, self.eps, gen, self.settings)
             linf = float((x_adv - x).abs().max())
@@ -115,7 +118,8 @@ class Evaluation:
                     continue
                 abstained, pred = self._robust(x_adv, defence, seed)
                 self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
-                              "correct": (not abstained) and pred == label, "abstained": abstained, "linf": linf})
+                              "correct": (not abstained) and pred == label, "abstained": abstained, "linf": linf,
+                              "kernel": defence.kernel})
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         header = ["Model"] + [a.label for a in self.attacks]
@@ -136,6 +140,15 @@ class Evaluation:
             rows.append(cells)
         return header, rows
 
+    def _denoiser_sizes(self) -> str:
+        sizes = {d.denoiser: d.kernel for d in self.defences}
+        text = ""
+        if "median" in sizes:
+            text += f", MF window {sizes['median']:g}×{sizes['median']:g}"
+        if "gaussian" in sizes:
+            text += f", GS σ = {sizes['gaussian']:g} px"
+        return text
+
     def write_tables(self) -> tuple[Path, Path]:
         header, rows = self.table()
         csv_path, md_path = self.out_dir / "table.csv", self.out_dir / "table.md"
@@ -146,10 +159,13 @@ class Evaluation:
         n_images = len(self.files)
         lines += ["", f"Accuracy in % on {n_images} images (abstain rate in % in brackets for MedRDF rows); "
                       f"ε = {self.eps * 255:.0f}/255, σ = {self.settings.sigma}, n = {self.settings.n}, "
-                      f"α = {self.settings.alpha}, model {self.model.name} ({self.model.sha256[:12]}…)."]
+                      f"α = {self.settings.alpha}{self._denoiser_sizes()}, model {self.model.name} ({self.model.sha256[:12]}…)."]
         md_path.write_text("\n".join(lines) + "\n")
         return csv_path, md_path
 
 
-def parse_defences(noises: Iterable[str], denoisers: Iterable[str]) -> list[Defence]:
-    return [Defence(n, d) for n in noises for d in denoisers]
+def parse_defences(noises: Iterable[str], denoisers: Iterable[str], median_window: int = 3,
+                   smoothing_sigma: float = 1.0) -> list[Defence]:
+    """Every (noise, denoiser) pair; each denoiser gets its own size, since one number cannot mean both."""
+    size = {"median": median_window, "gaussian": smoothing_sigma, "none": 0}
+    return [Defence(n, d, size[d]) for n in noises for d in denoisers]
