@@ -156,7 +156,7 @@ def cmd_summary(args) -> int:
     caps = {r["n"] for r in adaptive}
     cap = caps.pop() if len(caps) == 1 else None
     passes_adaptive = sum(r["n_used"] for r in adaptive)
-    passes_fixed = sum(r["n"] for r in adaptive)  # fixed mode draws exactly n copies (checked below where run)
+    passes_fixed = sum(r["n"] for r in adaptive)  # fixed mode draws exactly n (checked below on every rerun)
     used = np.array([r["n_used"] for r in adaptive])
     lines = [f"images {n_images} · cap n = {cap:,} · batch {adaptive[0]['batch_size']} · "
              f"α = {adaptive[0]['alpha']}",
@@ -175,8 +175,8 @@ def cmd_summary(args) -> int:
         for r in group:
             fixed = records.get((r["file"], "fixed"))
             if fixed is not None:
-                assert fixed["n_used"] == fixed["n"], f"{r['file']}: a fixed run drew {fixed['n_used']} copies"
-                assert fixed["counts"][:] and sum(fixed["counts"]) == fixed["n"]
+                if not fixed["n_used"] == sum(fixed["counts"]) == fixed["n"]:
+                    raise SystemExit(f"{r['file']}: a fixed run drew {fixed['n_used']} of {fixed['n']} copies")
                 other = verdict_of(fixed)
             elif name == "exact":  # identical counts: the fixed verdict is the fixed-n rule on them
                 outcome = decide(np.array(r["counts"]), r["alpha"], r["threshold"])
