@@ -180,7 +180,7 @@ def cmd_summary(args) -> int:
                 other = verdict_of(fixed)
             elif name == "exact":  # identical counts: the fixed verdict is the fixed-n rule on them
                 outcome = decide(np.array(r["counts"]), r["alpha"], r["threshold"])
-                other = (None if outcome.abstained else outcome.top), outcome.verdict
+                other = outcome.label, outcome.verdict  # label is None when abstained, as in verdict_of
             else:
                 continue
             total += 1

@@ -80,10 +80,17 @@ class Evaluation:
         rows = [d.row for d in self.defences]
         return rows if attack.adaptive else [BASE_ROW, *rows]
 
-    def _robust(self, x: torch.Tensor, defence: Defence, seed: int) -> tuple[bool, bool]:
-        s = self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel, seed=seed)
-        r = robust_predict(self.model, x, s)
-        return r.abstained, r.label
+    def _row_settings(self, defence: Defence) -> RobustSettings:
+        """The settings of one MedRDF row: what its adaptive attack targets and what its vote runs with."""
+        return self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel)
+
+    def _record_defence(self, path: Path, label: int, attack: AttackSpec, defence: Defence, x_adv: torch.Tensor,
+                        linf: float, seed: int) -> None:
+        """Run MedRDF's vote on ``x_adv`` for one row and record whether it names the true class."""
+        r = robust_predict(self.model, x_adv, self._row_settings(defence).with_(seed=seed))
+        self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
+                      "correct": (not r.abstained) and r.label == label, "abstained": r.abstained, "linf": linf,
+                      "kernel": defence.kernel})
 
     def run(self) -> None:
         module = self.model.module
@@ -99,12 +106,8 @@ class Evaluation:
                 for defence in self.defences:
                     if (path.name, attack.name, defence.row) in self.done:
                         continue
-                    s = self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel)
-                    x_adv = attack.fn(module, x, y, self.eps, gen, s)
-                    abstained, pred = self._robust(x_adv, defence, seed)
-                    self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
-                                  "correct": (not abstained) and pred == label, "abstained": abstained,
-                                  "linf": float((x_adv - x).abs().max()), "kernel": defence.kernel})
+                    x_adv = attack.fn(module, x, y, self.eps, gen, self._row_settings(defence))
+                    self._record_defence(path, label, attack, defence, x_adv, float((x_adv - x).abs().max()), seed)
                 continue
             x_adv = attack.fn(module, x, y, self.eps, gen, self.settings)
             linf = float((x_adv - x).abs().max())
@@ -116,10 +119,7 @@ class Evaluation:
             for defence in self.defences:
                 if (path.name, attack.name, defence.row) in self.done:
                     continue
-                abstained, pred = self._robust(x_adv, defence, seed)
-                self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
-                              "correct": (not abstained) and pred == label, "abstained": abstained, "linf": linf,
-                              "kernel": defence.kernel})
+                self._record_defence(path, label, attack, defence, x_adv, linf, seed)
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         header = ["Model"] + [a.label for a in self.attacks]
