@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, Slot
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QStackedWidget, QTabWidget, QVBoxLayout,
                                QWidget)
@@ -198,6 +198,12 @@ class MainWindow(QMainWindow):
         self.controller.runningChanged.connect(lambda _: self._update_actions())
         self.controller.finished.connect(lambda *_: self._update_actions())
 
+    def _first_start_size(self) -> QSize:
+        """1440×900, or less where the screen is smaller (a 1366×768 laptop): never wider or taller than it."""
+        wanted = QSize(1440, 900)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return wanted if screen is None else wanted.boundedTo(screen.availableGeometry().size())
+
     def _restore(self) -> None:
         """Saved settings, model and geometry; anything missing or unreadable keeps its default."""
         self.settings_panel.set_settings(self.app_settings.robust_settings())
@@ -208,7 +214,7 @@ class MainWindow(QMainWindow):
         self.welcome.set_recent_files(self.app_settings.recent_files())
         geometry, state = self.app_settings.window_geometry(), self.app_settings.window_state()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1440, 900)
+            self.resize(self._first_start_size())
         self._first_layout_pending = state is None or not self.restoreState(state)
         if self.app_settings.problems:
             self.banners.add("settings", "Some saved settings could not be read, so defaults are used: "

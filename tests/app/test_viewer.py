@@ -236,3 +236,13 @@ def test_recent_files_menu_persists(make_window, cxr_png: Path, dicom_dir: Path,
     second.recent_menu.refresh()
     names = [a.text() for a in second.recent_menu.actions() if a.text()]
     assert names[:2] == ["mr_small_uncompressed.dcm", cxr_png.name]
+
+
+def test_first_start_size_fits_the_screen(window) -> None:
+    """No saved geometry: 1440×900, or the screen's available size where that is smaller (small laptops), but
+    never below the layout's minimum (the offscreen test screen is 800×800, narrower than that minimum)."""
+    available = window.screen().availableGeometry().size()
+    minimum = window.minimumSizeHint()
+    expected = (max(min(1440, available.width()), minimum.width()),
+                max(min(900, available.height()), minimum.height()))
+    assert (window.width(), window.height()) == expected
