@@ -108,12 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
     e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
-    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, eot-pgd, eot-pgd-small")
+    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, eot-pgd, eot-pgd-small, eot-pgd-smooth")
     e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
     e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
     e.add_argument("--eps", type=float, default=8.0, help="L∞ budget in 1/255 units (default 8)")
     e.add_argument("--limit", type=int, default=None, help="number of images (class-balanced, first in sorted order)")
     e.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable), table.csv and table.md")
+    e.add_argument("--sampling", choices=("fixed", "adaptive"), default="fixed",
+                   help="fixed: exactly n copies per vote (the paper); adaptive: stop once settled, n is the cap")
+    e.add_argument("--attack-batch", type=int, default=1,
+                   help="images attacked together (default 1; 32 or more on a GPU, where a batch costs about one image)")
     e.add_argument("--smoothing-sigma", type=float, default=1.0,
                    help="σ in pixels of the GS rows' gaussian smoothing (default 1; --kernel is the MF rows' window)")
     _add_common_options(e)
@@ -309,7 +313,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         attacks = parse_attacks(args.attacks)
         settings = RobustSettings(sigma=args.sigma, kernel=args.kernel, n=args.n, alpha=args.alpha,
-                                  threshold=args.threshold, batch_size=args.batch_size, device=args.device).validate()
+                                  threshold=args.threshold, batch_size=args.batch_size, device=args.device,
+                                  sampling=args.sampling).validate()
         defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma)
         for d in defences:  # refuse a bad size now, not hours into the run
             settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel).validate()
@@ -319,9 +324,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
     if not args.data.is_dir():
         raise CliError(f"{args.data} is not a folder.", EXIT_USAGE)
+    if args.attack_batch < 1:
+        raise CliError("--attack-batch must be at least 1.", EXIT_USAGE)
     evaluation = Evaluation(model, args.data, attacks, defences, settings, args.eps / 255.0,
                             args.out, limit=args.limit, seed=args.seed or 0)
-    evaluation.run()
+    evaluation.run(attack_batch=args.attack_batch)
     _, md_path = evaluation.write_tables()
     print(md_path.read_text(), end="")
     return EXIT_OK

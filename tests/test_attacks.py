@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from medrdf_gui.attacks import ATTACKS, cw_linf, eot_pgd, fgsm, ifgsm, parse_attacks, pgd, square_linf
+from medrdf_gui.attacks.adaptive import BPDA_MODES, backward_surrogate, mean_filter, straight_through
 from medrdf_gui.modelzoo.architectures import NormalizedClassifier, TinyCNN
-from medrdf_gui.robust import MedianFilter, SaltPepperNoise
+from medrdf_gui.robust import GaussianSmoothing, MedianFilter, NoDenoiser, SaltPepperNoise
 
 EPS = 8 / 255
 
@@ -85,18 +86,51 @@ def test_square_attack_is_black_box_and_effective(trained) -> None:
     assert _accuracy(trained, adv, y) < _accuracy(trained, x, y)
 
 
-def test_eot_pgd_attacks_the_defended_pipeline(trained) -> None:
+@pytest.mark.parametrize("bpda", BPDA_MODES)
+def test_eot_pgd_attacks_the_defended_pipeline(trained, bpda: str) -> None:
     x, y = _data(16, 4)
     adv = eot_pgd(trained, x, y, 0.06, SaltPepperNoise(0.05), MedianFilter(3), steps=10, draws=4,
-                  generator=torch.Generator().manual_seed(0))
+                  generator=torch.Generator().manual_seed(0), bpda=bpda)
     _check_budget(adv, x, 0.06)
     assert _accuracy(trained, MedianFilter(3)(adv), y) < _accuracy(trained, MedianFilter(3)(x), y)
+
+
+def test_mean_filter_matches_scipy_uniform_filter() -> None:
+    from scipy.ndimage import uniform_filter
+
+    x = torch.rand(2, 3, 9, 11, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for k in (3, 5):
+        expected = uniform_filter(x.numpy(), size=(1, 1, k, k), mode="reflect")
+        assert torch.allclose(mean_filter(k)(x), torch.from_numpy(expected))
+
+
+def test_bpda_forward_is_the_denoiser_and_backward_the_surrogate() -> None:
+    z = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64, requires_grad=True)
+    w = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    median = MedianFilter(3)
+    out = straight_through(median, z, backward_surrogate(median, "smooth"))
+    assert torch.equal(out.detach(), median(z.detach()))
+    (grad,) = torch.autograd.grad((out * w).sum(), z)
+    (expected,) = torch.autograd.grad((mean_filter(3)(z) * w).sum(), z)
+    assert torch.allclose(grad, expected)
+    (identity_grad,) = torch.autograd.grad((straight_through(median, z) * w).sum(), z)
+    assert torch.equal(identity_grad, w)  # identity BPDA passes the upstream gradient through unchanged
+
+
+def test_backward_surrogate_per_denoiser() -> None:
+    smoothing = GaussianSmoothing(1.0)
+    assert backward_surrogate(smoothing, "smooth") is smoothing  # differentiable: its own exact gradient
+    assert backward_surrogate(MedianFilter(3), "identity") is None
+    assert backward_surrogate(NoDenoiser(), "smooth") is None
+    assert backward_surrogate(MedianFilter(1), "smooth") is None  # a 1×1 median is the identity
+    with pytest.raises(ValueError, match="BPDA"):
+        backward_surrogate(MedianFilter(3), "sigmoid")
 
 
 def test_attack_names_parse() -> None:
     specs = parse_attacks("pgd20,cw")
     assert [s.name for s in specs] == ["natural", "pgd20", "cw"]
-    assert ATTACKS["eot-pgd"].adaptive and not ATTACKS["pgd20"].adaptive
+    assert ATTACKS["eot-pgd"].adaptive and ATTACKS["eot-pgd-smooth"].adaptive and not ATTACKS["pgd20"].adaptive
     with pytest.raises(ValueError, match="unknown attack"):
         parse_attacks("deepfool")
 
@@ -123,3 +157,45 @@ def test_evaluation_writes_a_resumable_table(tmp_path: Path, tiny_model, data_di
     assert header.startswith("Model,Natural,FGSM")
     md = md_path.read_text()
     assert "Base model" in md and "MedRDF salt-pepper + MF" in md and "on 3 images" in md
+
+
+def _records(path: Path) -> dict[tuple[str, str, str], dict]:
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    return {(r["file"], r["attack"], r["row"]): r for r in recs}
+
+
+def test_batched_attacks_match_one_image_at_a_time(tmp_path: Path, tiny_model, data_dir: Path) -> None:
+    """FGSM is deterministic and votes are seeded per image, so the attack batch may change nothing but speed."""
+    from medrdf_gui.attacks.evaluate import Defence, Evaluation
+    from medrdf_gui.robust import RobustSettings
+
+    def run(out: Path, batch: int) -> dict:
+        Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm"), [Defence("salt-pepper", "median")],
+                   RobustSettings(n=20, batch_size=20, device="cpu"), EPS, out, limit=4, seed=0).run(attack_batch=batch)
+        return _records(out / "records.jsonl")
+
+    single, batched = run(tmp_path / "single", 1), run(tmp_path / "batched", 3)
+    assert single.keys() == batched.keys() and len(single) == 4 * 2 * 2
+    for key, rec in single.items():
+        assert batched[key]["correct"] == rec["correct"] and batched[key]["abstained"] == rec["abstained"]
+        assert abs(batched[key]["linf"] - rec["linf"]) < 1e-6
+
+
+def test_a_resumed_batched_run_draws_what_a_fresh_one_would(tmp_path: Path, tiny_model, data_dir: Path) -> None:
+    from medrdf_gui.attacks.evaluate import Defence, Evaluation
+    from medrdf_gui.robust import RobustSettings
+
+    def run(out: Path) -> None:
+        Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("pgd7,eot-pgd-small"),
+                   [Defence("salt-pepper", "median")], RobustSettings(n=20, batch_size=20, device="cpu"), EPS, out,
+                   limit=3, seed=0).run(attack_batch=2)
+
+    run(tmp_path / "fresh")
+    fresh = (tmp_path / "fresh" / "records.jsonl").read_text().splitlines()
+    (tmp_path / "resumed").mkdir()
+    (tmp_path / "resumed" / "records.jsonl").write_text("\n".join(fresh[: len(fresh) // 2]) + "\n")
+    run(tmp_path / "resumed")
+    assert _records(tmp_path / "resumed" / "records.jsonl") == _records(tmp_path / "fresh" / "records.jsonl")
+    with pytest.raises(ValueError, match="attack_batch"):
+        Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm"), [Defence("salt-pepper", "median")],
+                   RobustSettings(n=20, batch_size=20, device="cpu"), EPS, tmp_path / "x", limit=1).run(attack_batch=0)

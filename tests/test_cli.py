@@ -129,3 +129,21 @@ def test_evaluate_refuses_a_bad_smoothing_sigma_before_running(capsys, tmp_path:
     code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
                           "--denoisers", "gaussian", "--smoothing-sigma", "25", "--out", str(tmp_path))
     assert code == 2 and "σ must lie in (0, 10]" in err and not (tmp_path / "records.jsonl").exists()
+
+
+def test_evaluate_with_adaptive_sampling_and_attack_batches(capsys, tmp_path: Path, data_dir: Path,
+                                                             tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                          "--attacks", "fgsm", "--n", "400", "--batch-size", "50", "--sampling", "adaptive",
+                          "--attack-batch", "2", "--limit", "3", "--out", str(tmp_path))
+    assert code == 0, err
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    used = [r["n_used"] for r in records if r["row"] != "Base model"]
+    assert len(used) == 6 and all(50 <= u <= 400 and u % 50 == 0 for u in used)
+    assert f"n ≤ 400 (adaptive: each vote stops once its verdict is settled; {sum(used) / 6:,.0f} copies" in out
+
+
+def test_evaluate_refuses_an_empty_attack_batch(capsys, tmp_path: Path, data_dir: Path, tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                          "--attack-batch", "0", "--out", str(tmp_path))
+    assert code == 2 and "--attack-batch" in err and not (tmp_path / "records.jsonl").exists()

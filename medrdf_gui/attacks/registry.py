@@ -26,10 +26,10 @@ class AttackSpec:
     adaptive: bool = False  # targets the defended pipeline (depends on the defence's noise/denoiser)
 
 
-def _eot(steps: int, draws: int) -> AttackFn:
+def _eot(steps: int, draws: int, bpda: str = "identity") -> AttackFn:
     def run(model, x, y, eps, gen, s):
         return eot_pgd(model, x, y, eps, make_noise(s.noise, s.sigma), make_denoiser(s.denoiser, s.kernel),
-                       steps=steps, draws=draws, generator=gen)
+                       steps=steps, draws=draws, generator=gen, bpda=bpda)
 
     return run
 
@@ -45,6 +45,7 @@ ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("square", "Square (1k queries)", lambda m, x, y, e, g, s: square_linf(m, x, y, e, 1000, generator=g)),
         AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),
         AttackSpec("eot-pgd-small", "EOT-PGD-10×8 + BPDA (adaptive)", _eot(10, 8), adaptive=True),
+        AttackSpec("eot-pgd-smooth", "EOT-PGD-20×16 + smooth BPDA (adaptive)", _eot(20, 16, "smooth"), adaptive=True),
     ]
 }
 
