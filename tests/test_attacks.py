@@ -199,3 +199,31 @@ def test_a_resumed_batched_run_draws_what_a_fresh_one_would(tmp_path: Path, tiny
     with pytest.raises(ValueError, match="attack_batch"):
         Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm"), [Defence("salt-pepper", "median")],
                    RobustSettings(n=20, batch_size=20, device="cpu"), EPS, tmp_path / "x", limit=1).run(attack_batch=0)
+
+
+def test_worst_case_counts_images_right_under_every_attack(tmp_path: Path, tiny_model, data_dir: Path) -> None:
+    """Hand-made records: the worst case is the share of complete images right in all of their row's columns."""
+    from medrdf_gui.attacks.evaluate import BASE_ROW, Defence, Evaluation
+    from medrdf_gui.robust import RobustSettings
+
+    defence = Defence("salt-pepper", "median")
+    ev = Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm,eot-pgd-small"), [defence],
+                    RobustSettings(n=20, batch_size=20, device="cpu"), EPS, tmp_path, limit=3, seed=0)
+    names = [f.name for f, _ in ev.files]
+    outcomes = {  # (file, attack, row) -> correct; the third image lacks its adaptive record
+        (names[0], "natural", BASE_ROW): True, (names[0], "fgsm", BASE_ROW): True,
+        (names[1], "natural", BASE_ROW): True, (names[1], "fgsm", BASE_ROW): False,
+        (names[2], "natural", BASE_ROW): False, (names[2], "fgsm", BASE_ROW): True,
+        (names[0], "natural", defence.row): True, (names[0], "fgsm", defence.row): True,
+        (names[0], "eot-pgd-small", defence.row): False,
+        (names[1], "natural", defence.row): True, (names[1], "fgsm", defence.row): True,
+        (names[1], "eot-pgd-small", defence.row): True,
+        (names[2], "natural", defence.row): False, (names[2], "fgsm", defence.row): False,
+    }
+    for (f, a, row), correct in outcomes.items():
+        ev._record({"file": f, "label": 0, "attack": a, "row": row, "correct": correct, "abstained": False, "linf": 0.0})
+    header, rows = ev.table()
+    assert header[-1] == "Worst case"
+    assert rows[0][-1] == "33.3"  # base: only the first image survives natural and FGSM (adaptive not its column)
+    assert rows[1][-1] == "50.0"  # MedRDF: of the two complete images, the second survives everything
+    assert rows[1][3] == "50.0 (0.0)"

@@ -46,6 +46,7 @@ ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),
         AttackSpec("eot-pgd-small", "EOT-PGD-10×8 + BPDA (adaptive)", _eot(10, 8), adaptive=True),
         AttackSpec("eot-pgd-smooth", "EOT-PGD-20×16 + smooth BPDA (adaptive)", _eot(20, 16, "smooth"), adaptive=True),
+        AttackSpec("eot-pgd-strong", "EOT-PGD-100×32 + smooth BPDA (adaptive)", _eot(100, 32, "smooth"), adaptive=True),
     ]
 }
 
