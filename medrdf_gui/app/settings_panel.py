@@ -25,6 +25,9 @@ NOISE_LABELS = {"salt-pepper": "Salt & pepper", "gaussian": "Gaussian", "poisson
 DENOISER_LABELS = {"median": "Median filter", "gaussian": "Gaussian filter", "none": "None"}
 SAMPLING_LABELS = {"fixed": "Fixed n", "adaptive": "Adaptive (stop once settled, n is the cap)"}
 MAX_SEED = 2**31 - 1  # what a QSpinBox holds; the engine accepts larger seeds from the CLI
+# Each denoiser's own size when first chosen: a 3×3 median (the paper's MF) and a 1 px gaussian (the GS rows of
+# docs/robustness.md). One number cannot serve both: 3 means a light median but a heavy 3 px blur.
+DEFAULT_DENOISER_SIZE = {"median": 3.0, "gaussian": 1.0}
 
 
 def device_label(name: str) -> str:
@@ -62,6 +65,9 @@ class SettingsPanel(QScrollArea):
         self.setFrameShape(QScrollArea.Shape.NoFrame)
         self._updating = False
         self._shown = RobustSettings()  # carries fields this panel has no widget for through a round trip
+        # the size last shown for each denoiser, so that switching back and forth keeps each one's own value
+        self._denoiser_size = dict(DEFAULT_DENOISER_SIZE)
+        self._size_shown_for = self._shown.denoiser
         self._build(custom_cards)
         self._connect()
         self.set_settings(RobustSettings())
@@ -214,6 +220,8 @@ class SettingsPanel(QScrollArea):
             self.fixed_seed.setChecked(settings.seed is not None)
             self.seed.setValue(min(settings.seed or 0, MAX_SEED))
             _select(self.denoiser, settings.denoiser)
+            if settings.denoiser in self._denoiser_size:
+                self._denoiser_size[settings.denoiser] = float(settings.kernel)
             self._configure_kernel()
             self.kernel.setValue(float(settings.kernel))
             self.alpha.setValue(settings.alpha)
@@ -276,9 +284,15 @@ class SettingsPanel(QScrollArea):
         return int(value) if self.denoiser.currentData() == "median" else value
 
     def _configure_kernel(self) -> None:
-        """Median: odd window sizes 1–15. Gaussian: σ in pixels, (0, 10]. None: not used."""
+        """Median: odd window sizes 1–15. Gaussian: σ in pixels, (0, 10]. None: not used. A switch of denoiser
+        keeps the old one's size for later and shows the new one's own."""
         denoiser = self.denoiser.currentData()
         value = self.kernel.value()
+        if denoiser != self._size_shown_for:
+            if self._size_shown_for in self._denoiser_size:
+                self._denoiser_size[self._size_shown_for] = value
+            value = self._denoiser_size.get(denoiser, value)
+            self._size_shown_for = denoiser
         self.kernel.blockSignals(True)
         if denoiser == "median":
             self.kernel_label.setText("Window size:")

@@ -105,11 +105,30 @@ def test_invalid_settings_are_explained_and_block_analyze(window, cxr_png: Path,
 
 def test_median_kernel_stays_odd(window) -> None:
     panel = window.settings_panel
-    panel.denoiser.setCurrentIndex(panel.denoiser.findData("gaussian"))
-    panel.kernel.setValue(2.0)
     panel.denoiser.setCurrentIndex(panel.denoiser.findData("median"))
-    assert panel.settings().kernel % 2 == 1
+    panel.kernel.setValue(4.0)
+    assert panel.settings().kernel == 5
     assert panel.validation_error() is None
+
+
+def test_each_denoiser_keeps_its_own_size(window) -> None:
+    """A 3 px median window must not become a 3 px gaussian blur: each denoiser shows its own size."""
+    panel = window.settings_panel
+
+    def choose(denoiser: str) -> float:
+        panel.denoiser.setCurrentIndex(panel.denoiser.findData(denoiser))
+        return panel.settings().kernel
+
+    panel.reset_to_defaults()
+    assert panel.settings().denoiser == "median" and panel.settings().kernel == 3
+    assert choose("gaussian") == 1.0 and panel.kernel_label.text().startswith("σ")
+    panel.kernel.setValue(1.5)
+    assert choose("median") == 3
+    panel.kernel.setValue(5.0)
+    assert choose("none") == 5 and not panel.kernel.isEnabled()
+    assert choose("gaussian") == 1.5 and choose("median") == 5
+    panel.set_settings(RobustSettings(denoiser="gaussian", kernel=2.0))
+    assert panel.settings().kernel == 2.0 and choose("median") == 5 and choose("gaussian") == 2.0
 
 
 def test_no_model_installed_is_said_plainly(window, cxr_png: Path) -> None:
