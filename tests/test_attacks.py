@@ -187,13 +187,16 @@ def test_a_resumed_batched_run_draws_what_a_fresh_one_would(tmp_path: Path, tiny
 
     def run(out: Path) -> None:
         Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("pgd7,eot-pgd-small"),
-                   [Defence("salt-pepper", "median")], RobustSettings(n=20, batch_size=20, device="cpu"), EPS, out,
-                   limit=3, seed=0).run(attack_batch=2)
+                   [Defence("salt-pepper", "median"), Defence("gaussian", "gaussian", 1.0)],
+                   RobustSettings(n=20, batch_size=20, device="cpu"), EPS, out, limit=3, seed=0).run(attack_batch=2)
 
     run(tmp_path / "fresh")
     fresh = (tmp_path / "fresh" / "records.jsonl").read_text().splitlines()
     (tmp_path / "resumed").mkdir()
-    (tmp_path / "resumed" / "records.jsonl").write_text("\n".join(fresh[: len(fresh) // 2]) + "\n")
+    # drop the adaptive records of the second row only: the resumed run skips the first row's attack
+    kept = [line for line in fresh if not ('"eot-pgd-small"' in line and "gaussian + GS" in line)]
+    assert len(kept) < len(fresh)
+    (tmp_path / "resumed" / "records.jsonl").write_text("\n".join(kept) + "\n")
     run(tmp_path / "resumed")
     assert _records(tmp_path / "resumed" / "records.jsonl") == _records(tmp_path / "fresh" / "records.jsonl")
     with pytest.raises(ValueError, match="attack_batch"):
@@ -227,3 +230,33 @@ def test_worst_case_counts_images_right_under_every_attack(tmp_path: Path, tiny_
     assert rows[0][-1] == "33.3"  # base: only the first image survives natural and FGSM (adaptive not its column)
     assert rows[1][-1] == "50.0"  # MedRDF: of the two complete images, the second survives everything
     assert rows[1][3] == "50.0 (0.0)"
+
+
+def test_each_adaptive_row_draws_the_same_whatever_was_resumed(tmp_path: Path, tiny_model, data_dir: Path) -> None:
+    """The adaptive attack's random draws for a row may not depend on which other rows were already finished."""
+    from medrdf_gui.attacks.evaluate import Defence, Evaluation
+    from medrdf_gui.attacks.registry import AttackSpec
+    from medrdf_gui.robust import RobustSettings
+
+    draws: dict[str, list[float]] = {}
+
+    def spy(model, x, y, eps, gen, settings):
+        draws.setdefault(settings.noise, []).append(float(torch.rand(1, generator=gen, device=x.device)))
+        return x
+
+    attack = AttackSpec("spy", "Spy", spy, adaptive=True)
+    defences = [Defence("salt-pepper", "median"), Defence("gaussian", "gaussian", 1.0)]
+
+    def run(out: Path) -> dict[str, list[float]]:
+        draws.clear()
+        Evaluation(tiny_model, data_dir / "cxr3" / "test", [ATTACKS["natural"], attack], defences,
+                   RobustSettings(n=20, batch_size=20, device="cpu"), EPS, out, limit=2, seed=0).run(attack_batch=2)
+        return dict(draws)
+
+    fresh = run(tmp_path / "fresh")
+    assert set(fresh) == {"salt-pepper", "gaussian"} and fresh["salt-pepper"] != fresh["gaussian"]
+    records = (tmp_path / "fresh" / "records.jsonl").read_text().splitlines()
+    (tmp_path / "resumed").mkdir()
+    (tmp_path / "resumed" / "records.jsonl").write_text(
+        "\n".join(line for line in records if not ('"spy"' in line and "gaussian + GS" in line)) + "\n")
+    assert run(tmp_path / "resumed") == {"gaussian": fresh["gaussian"]}

@@ -93,11 +93,13 @@ class Evaluation:
                       "correct": (not r.abstained) and r.label == label, "abstained": r.abstained, "linf": linf,
                       "kernel": defence.kernel, "n_used": r.n_used})
 
-    def _attack_generator(self, chunk: list[tuple[Path, int]], attack: AttackSpec, device: torch.device) -> torch.Generator:
-        """One generator per (chunk, attack), seeded by the chunk's first file: a run of one image per chunk draws
-        what earlier runs drew, and chunks are fixed by the file list, so a resumed run draws what a fresh one would."""
-        key = f"{chunk[0][0].name}|{attack.name}".encode()
-        return torch.Generator(device=device).manual_seed(self.seed + zlib.crc32(key))
+    def _attack_generator(self, chunk: list[tuple[Path, int]], attack: AttackSpec, device: torch.device,
+                          defence: Defence | None = None) -> torch.Generator:
+        """One generator per (chunk, attack) and, for adaptive attacks, per row: seeded by the chunk's first file
+        (chunks are fixed by the file list) and the row, so a resumed run that skips finished rows draws what a
+        fresh one would. Transferred attacks at one image per chunk draw what earlier versions drew."""
+        key = f"{chunk[0][0].name}|{attack.name}" + (f"|{defence.row}" if defence is not None else "")
+        return torch.Generator(device=device).manual_seed(self.seed + zlib.crc32(key.encode()))
 
     def _vote_seed(self, path: Path, attack: AttackSpec) -> int:
         return self.seed + zlib.crc32(f"{path.name}|{attack.name}|vote".encode())  # per image: stable across resumes
@@ -119,11 +121,11 @@ class Evaluation:
             for chunk, attack in todo:
                 x = torch.cat([self.model.input_tensor(path) for path, _ in chunk]).to(device)
                 y = torch.tensor([label for _, label in chunk], device=device)
-                gen = self._attack_generator(chunk, attack, device)
                 if attack.adaptive:
                     for defence in self.defences:
                         if all((path.name, attack.name, defence.row) in self.done for path, _ in chunk):
                             continue
+                        gen = self._attack_generator(chunk, attack, device, defence)
                         x_adv = attack.fn(module, x, y, self.eps, gen, self._row_settings(defence))
                         linf = (x_adv - x).abs().flatten(1).amax(dim=1).tolist()
                         for i, (path, label) in enumerate(chunk):
@@ -132,7 +134,7 @@ class Evaluation:
                                                      self._vote_seed(path, attack))
                     bar.update(len(chunk))
                     continue
-                x_adv = attack.fn(module, x, y, self.eps, gen, self.settings)
+                x_adv = attack.fn(module, x, y, self.eps, self._attack_generator(chunk, attack, device), self.settings)
                 linf = (x_adv - x).abs().flatten(1).amax(dim=1).tolist()
                 with torch.inference_mode():
                     preds = module(x_adv).argmax(1).tolist()
