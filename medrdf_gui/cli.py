@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable), table.csv and table.md")
     e.add_argument("--sampling", choices=("fixed", "adaptive"), default="fixed",
                    help="fixed: exactly n copies per vote (the paper); adaptive: stop once settled, n is the cap")
+    e.add_argument("--update-card", action="store_true",
+                   help="record each row's natural accuracy in the model card's validated defences (app cautions)")
     e.add_argument("--attack-batch", type=int, default=1,
                    help="images attacked together (default 1; 32 or more on a GPU, where a batch costs about one image)")
     e.add_argument("--smoothing-sigma", type=float, default=1.0,
@@ -331,7 +333,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     evaluation.run(attack_batch=args.attack_batch)
     _, md_path = evaluation.write_tables()
     print(md_path.read_text(), end="")
+    if args.update_card:
+        _update_card(model.card, evaluation.defence_entries())
     return EXIT_OK
+
+
+def _update_card(card: Any, entries: list[dict]) -> None:
+    """Merge measured defence settings into the model card file (the weights and their hash are untouched)."""
+    if card.path is None:
+        raise CliError("The model card has no file to update.", EXIT_FAILURE)
+    changed = card.merge_defences(entries)
+    try:
+        card.save(card.path)
+    except OSError as exc:
+        raise CliError(f"Cannot write the model card {card.path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    print(f"model card {card.path}: {changed} validated-defence entr{'y' if changed == 1 else 'ies'} recorded",
+          file=sys.stderr)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -147,3 +147,19 @@ def test_evaluate_refuses_an_empty_attack_batch(capsys, tmp_path: Path, data_dir
     code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
                           "--attack-batch", "0", "--out", str(tmp_path))
     assert code == 2 and "--attack-batch" in err and not (tmp_path / "records.jsonl").exists()
+
+
+def test_evaluate_update_card_records_the_validated_defences(capsys, tmp_path: Path, data_dir: Path) -> None:
+    from medrdf_gui.modelzoo.card import ModelCard
+    from medrdf_gui.modelzoo.testing import write_untrained_model
+
+    card_path = write_untrained_model(tmp_path / "models", name="card-under-test")
+    weights_before = (tmp_path / "models" / "card-under-test.safetensors").read_bytes()
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(card_path),
+                          "--attacks", "fgsm", "--denoisers", "none,median", "--n", "20", "--batch-size", "20",
+                          "--limit", "3", "--update-card", "--out", str(tmp_path / "eval"))
+    assert code == 0, err
+    assert "2 validated-defence entries recorded" in err
+    card = ModelCard.load(card_path)
+    assert [(e["denoiser"], e["images"], e["n"]) for e in card.defences] == [("none", 3, 20), ("median", 3, 20)]
+    assert (tmp_path / "models" / "card-under-test.safetensors").read_bytes() == weights_before

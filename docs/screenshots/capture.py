@@ -104,6 +104,11 @@ def main() -> int:
     window.settings_dock.raise_()
     wait(200)
     window.grab().save(str(args.out / "main-window-settings.png"))
+    # a defence the model was measured to fail with: the panel cautions before any run
+    window.settings_panel.set_settings(settings.with_(noise="gaussian", denoiser="gaussian", kernel=1.0))
+    wait(200)
+    window.grab().save(str(args.out / "main-window-caution.png"))
+    window.settings_panel.set_settings(settings)
     window.analysis_dock.raise_()
 
     window.analyze()

@@ -15,6 +15,7 @@ from ..explain import DEFAULT_COPIES
 from ..robust import RobustSettings, SettingsError, available_devices, default_threshold
 from ..robust.device import describe_device
 from ..robust.settings import SAMPLING
+from ..robust.validation import defence_caution
 from .app_settings import MAX_GRADCAM_COPIES
 from .copies_control import CopiesControl
 from .model_selector import ModelSelector
@@ -115,6 +116,10 @@ class SettingsPanel(QScrollArea):
         self.error_label = QLabel()
         self.error_label.setObjectName("settingsError")
         self.error_label.setWordWrap(True)
+        self.caution_label = QLabel()  # settings valid but not validated for this model (robust/validation.py)
+        self.caution_label.setObjectName("settingsCaution")
+        self.caution_label.setWordWrap(True)
+        self.caution_label.setVisible(False)
         self.reset_button = QPushButton(icon("reset"), "Reset to paper defaults")
 
         model_box = QGroupBox("Model")
@@ -164,6 +169,7 @@ class SettingsPanel(QScrollArea):
         for box in (model_box, noise_box, denoise_box, decision_box, compute_box, maps_box):
             layout.addWidget(box)
         layout.addWidget(self.error_label)
+        layout.addWidget(self.caution_label)
         layout.addWidget(stale_note)
         layout.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addStretch(1)
@@ -268,7 +274,17 @@ class SettingsPanel(QScrollArea):
         error = self.validation_error()
         self.error_label.setText(error or "")
         self.error_label.setVisible(error is not None)
+        self._show_caution()
         self.settingsChanged.emit()
+
+    def _show_caution(self) -> None:
+        """Warn before a run, not only in its result, when the chosen defence was not validated for the model."""
+        caution = None
+        card = self.model_selector.card()
+        if card is not None and self.validation_error() is None:
+            caution = defence_caution(card, self.settings())
+        self.caution_label.setText(f"⚠ {caution}" if caution else "")
+        self.caution_label.setVisible(caution is not None)
 
     @Slot()
     def _on_model(self) -> None:
@@ -277,6 +293,7 @@ class SettingsPanel(QScrollArea):
             self._configure_threshold()
         finally:
             self._updating = False
+        self._show_caution()
         self.modelChanged.emit()
 
     def _kernel_value(self) -> float:

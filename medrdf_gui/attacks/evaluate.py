@@ -65,6 +65,7 @@ class Evaluation:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.records_path = out_dir / "records.jsonl"
         self.files = balanced_files(split_dir, model.classes, limit)
+        self.split_name = f"{split_dir.parent.name}/{split_dir.name}"  # e.g. cxr3/test: no machine paths in cards
         self.done: dict[tuple[str, str, str], dict] = {}
         if self.records_path.is_file():
             for line in self.records_path.read_text().splitlines():
@@ -180,6 +181,28 @@ class Evaluation:
         if not complete:
             return "—"
         return f"{100 * sum(all(r['correct'] for r in recs) for recs in complete) / len(complete):.1f}"
+
+    def defence_entries(self) -> list[dict]:
+        """The natural accuracy each MedRDF row keeps, against the base model on the same images, for the rows
+        whose natural column is complete: what a model card's ``defences`` records (robust/validation.py)."""
+        files = [f.name for f, _ in self.files]
+        base = [self.done.get((f, "natural", BASE_ROW)) for f in files]
+        if not files or any(r is None for r in base):
+            return []
+        entries = []
+        for defence in self.defences:
+            recs = [self.done.get((f, "natural", defence.row)) for f in files]
+            if any(r is None for r in recs):
+                continue
+            entries.append({
+                "noise": defence.noise, "sigma": self.settings.sigma, "denoiser": defence.denoiser,
+                "kernel": defence.kernel, "natural_accuracy": round(100 * sum(r["correct"] for r in recs) / len(recs), 1),
+                "abstain_rate": round(100 * sum(r["abstained"] for r in recs) / len(recs), 1),
+                "base_accuracy": round(100 * sum(r["correct"] for r in base) / len(base), 1),
+                "images": len(files), "n": self.settings.n, "sampling": self.settings.sampling,
+                "alpha": self.settings.alpha, "data": self.split_name,
+            })
+        return entries
 
     def _sampling_text(self) -> str:
         n = self.settings.n

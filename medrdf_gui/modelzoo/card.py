@@ -7,6 +7,7 @@ channels and normalisation are read from it and nowhere else.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class ModelCard:
     version: str = "1"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # natural accuracy per measured MedRDF setting (``medrdf evaluate --update-card``; robust/validation.py)
+    defences: list[dict[str, Any]] = field(default_factory=list)
     created: str = ""
     path: Path | None = field(default=None, compare=False)  # where the card was read from (not serialised)
 
@@ -47,6 +50,27 @@ class ModelCard:
     def display_name(self, class_name: str) -> str:
         return self.display_names.get(class_name, class_name)
 
+    def merge_defences(self, entries: list[dict[str, Any]]) -> int:
+        """Add measured defence settings; one replaces a recorded one of the same setting only when it was
+        measured on at least as many images. Returns how many entries were added or replaced."""
+
+        def key(e: dict[str, Any]) -> tuple:
+            return (e["noise"], float(e["sigma"]), e["denoiser"], 0.0 if e["denoiser"] == "none" else float(e["kernel"]))
+
+        recorded = {key(e): i for i, e in enumerate(self.defences)}
+        changed = 0
+        for entry in entries:
+            i = recorded.get(key(entry))
+            if i is None:
+                recorded[key(entry)] = len(self.defences)
+                self.defences.append(dict(entry))
+            elif entry["images"] >= self.defences[i]["images"]:
+                self.defences[i] = dict(entry)
+            else:
+                continue
+            changed += 1
+        return changed
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("path")
@@ -54,7 +78,13 @@ class ModelCard:
         return data
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        """Write atomically (a temporary file, then a rename): an interrupted save leaves the old card intact."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         self.path = path
 
     @classmethod

@@ -24,6 +24,7 @@ from .noise import make_noise
 from .result import Result
 from .sequential import check_settled
 from .settings import RobustSettings, default_threshold
+from .validation import defence_caution
 from .vote import certified_radius, decide
 
 ProgressFn = Callable[[int, int], None]
@@ -154,6 +155,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         radius = certified_radius(settings.sigma, int(counts[guess]), n_used, settings.alpha)
     base_label = int(np.argmax(probabilities))
     used = settings.with_(seed=seed, threshold=threshold, batch_size=sampler.batch_size)
+    caution = defence_caution(card, settings)
     return Result(
         diagnosis=None if outcome.abstained else classes[outcome.top],
         label=outcome.label,
@@ -184,6 +186,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         seed=seed,
         elapsed_s=round(time.perf_counter() - started, 3),
         display_names=dict(card.display_names) if card else {},
+        warnings=[caution] if caution else [],
         app_version=__version__,
         timestamp=timestamp,
     )

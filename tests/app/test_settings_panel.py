@@ -161,3 +161,24 @@ def test_unusable_model_card_is_reported(window, tmp_path: Path) -> None:
     card.write_text("{ not json", encoding="utf-8")
     assert not window.settings_panel.model_selector.load_card_file(card)
     assert any("not valid JSON" in text for _, text in window.banners.messages("model-card"))
+
+
+def test_a_setting_not_validated_for_the_model_is_cautioned_before_the_run(window, tmp_path: Path) -> None:
+    import json
+
+    from medrdf_gui.modelzoo.testing import write_untrained_model
+
+    card_path = write_untrained_model(tmp_path, name="measured")
+    data = json.loads(card_path.read_text())
+    data["defences"] = [{"noise": "salt-pepper", "sigma": 0.1, "denoiser": "median", "kernel": 3,
+                         "natural_accuracy": 96.2, "base_accuracy": 98.1, "images": 372, "n": 1000}]
+    card_path.write_text(json.dumps(data))
+    panel = window.settings_panel
+    panel.reset_to_defaults()
+    panel.model_selector.load_card_file(card_path)
+    assert panel.caution_label.isHidden()  # the paper's default was measured and kept its accuracy
+    panel.noise.setCurrentIndex(panel.noise.findData("gaussian"))
+    assert not panel.caution_label.isHidden()
+    assert "never validated for this model" in panel.caution_label.text()
+    panel.reset_to_defaults()
+    assert panel.caution_label.isHidden()

@@ -1,0 +1,72 @@
+"""Which defence settings were validated for a model, and a plain caution when the chosen ones were not.
+
+MedRDF is retrain-less: the model never saw noisy images in training, so a noise/denoiser pair the model was not
+measured with can turn it into a different, worse classifier. On ``cxr3-resnet18`` every pair but
+salt-and-pepper + median makes it call normal films abnormal (docs/robustness.md), and the vote is then
+*decisive*, so the RM flag says "accept". A model card therefore records, in ``defences``, the natural accuracy
+each measured pair keeps (written by ``medrdf evaluate --update-card``), and every result carries a caution when
+its settings are either measured to cost too much accuracy or were never measured at all.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from .settings import RobustSettings
+
+# Largest drop in natural accuracy, in points against the base model on the same images, that still counts as
+# validated: above the ±2–3 point sampling error of a ~100–400-image measurement, well below the 25–65 points
+# the unmatched pairs cost on cxr3.
+MAX_ACCURACY_LOSS = 5.0
+
+NOISE_TEXT = {"gaussian": "gaussian", "salt-pepper": "salt-and-pepper", "poisson": "poisson"}
+
+
+def describe_defence(noise: str, sigma: float, denoiser: str, kernel: float) -> str:
+    """'salt-and-pepper σ = 0.1 + 3×3 median' and the like, for messages."""
+    text = f"{NOISE_TEXT.get(noise, noise)} σ = {sigma:g}"
+    if denoiser == "median":
+        return f"{text} + {int(kernel)}×{int(kernel)} median"
+    if denoiser == "gaussian":
+        return f"{text} + gaussian smoothing σ = {kernel:g} px"
+    return f"{text} without a denoiser"
+
+
+def _same_defence(entry: dict[str, Any], settings: RobustSettings) -> bool:
+    if entry.get("noise") != settings.noise or entry.get("denoiser") != settings.denoiser:
+        return False
+    if not math.isclose(float(entry.get("sigma", -1)), settings.sigma, rel_tol=1e-6, abs_tol=1e-9):
+        return False
+    return settings.denoiser == "none" or math.isclose(float(entry.get("kernel", -1)), float(settings.kernel))
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    return describe_defence(entry["noise"], float(entry["sigma"]), entry["denoiser"], float(entry.get("kernel", 0)))
+
+
+def _validated(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in entries if e["base_accuracy"] - e["natural_accuracy"] <= MAX_ACCURACY_LOSS]
+
+
+def defence_caution(card: Any, settings: RobustSettings) -> str | None:
+    """A one-paragraph caution when ``settings``' noise and denoiser were not validated for the model on
+    ``card``; None when they were, or when the card records no measurements at all (nothing to compare with)."""
+    entries = list(getattr(card, "defences", None) or [])
+    if not entries:
+        return None
+    chosen = describe_defence(settings.noise, settings.sigma, settings.denoiser, settings.kernel)
+    good = _validated(entries)
+    advice = ("Validated for this model: " + "; ".join(
+        f"{_entry_text(e)} ({e['natural_accuracy']:.1f} % natural accuracy)" for e in good) + ".") if good else (
+        "No setting measured for this model keeps its natural accuracy.")
+    match = next((e for e in entries if _same_defence(e, settings)), None)
+    if match is None:
+        return f"{chosen[0].upper()}{chosen[1:]} was never validated for this model: its verdicts may be wrong " \
+               f"even when the vote is decisive. {advice}"
+    loss = match["base_accuracy"] - match["natural_accuracy"]
+    if loss <= MAX_ACCURACY_LOSS:
+        return None
+    return (f"With {chosen} this model's natural accuracy was {match['natural_accuracy']:.1f} % against "
+            f"{match['base_accuracy']:.1f} % without MedRDF ({match['images']} test images): its verdicts are "
+            f"unreliable even when the vote is decisive. {advice}")
