@@ -26,6 +26,7 @@ MAX_IMAGE_SIDE = 512  # pixels embedded per panel: sharp at the printed size, ke
 OVERLAY_WEIGHT = 0.5  # heat-map share of each overlay pixel (pytorch-grad-cam's show_cam_on_image default)
 LEFT, RIGHT = 0.06, 0.94
 KEY_GREY = "#555555"
+NOTE_AMBER = "#8a5300"  # notes and cautions: darker than the screen's amber, legible on white paper
 FULL_WIDTH_KEYS = ("Weights SHA-256", "Description")  # too long for half a page
 HEAT = colormaps["jet"]
 
@@ -110,9 +111,10 @@ def _result_block(fig: Figure, result: Result, top: float) -> float:
         lines = textwrap.wrap(content.DISAGREEMENT, 70)
         fig.text(LEFT, y, "\n".join(lines), fontsize=8, weight="bold", color="#b71c1c", va="top", linespacing=1.3)
         y -= 0.0135 * len(lines)
-    for warning in result.warnings[:2]:
-        fig.text(LEFT, y, "Note: " + textwrap.shorten(warning, 85), fontsize=7, color=KEY_GREY, va="top")
-        y -= 0.012
+    for warning in result.warnings[:2]:  # in full: a setting caution must be read, not guessed at
+        lines = textwrap.wrap("Note: " + warning, 88)[:5]
+        fig.text(LEFT, y, "\n".join(lines), fontsize=7, color=NOTE_AMBER, va="top", linespacing=1.25)
+        y -= 0.0115 * len(lines) + 0.002
     stats_x = 0.53
     y_stats = _rows(fig, stats_x, _heading(fig, stats_x, top, "Vote and test"), content.statistics_rows(result),
                     key_width=0.12, size=7.5)
@@ -221,10 +223,10 @@ def build_page(result: Result, study: Study, image: np.ndarray, maps: Any | None
     model = content.model_rows(result, card)
     command = textwrap.wrap(content.reproduce_command(result, copies), 95, break_on_hyphens=False)
     below_images = (0.03 + 0.165 + 0.02 + 0.0135 * ((len(settings) + 1) // 2) + 0.025 + 0.0135 * max(len(model), 6)
-                    + 0.012 * len(command) + 0.04)
+                    + 0.012 * len(command) + 0.055)
     panels = panel_images(image, maps.base if maps else None, maps.defended if maps else None)
     y = _image_row(fig, panels, _panel_titles(result, study, maps, deidentify), top=y - 0.01,
-                   max_height=max(0.12, min(0.2, y - 0.04 - below_images)))
+                   max_height=max(0.1, min(0.2, y - 0.04 - below_images)))
 
     chart_top = y - 0.03
     _histogram(fig, result, (LEFT + 0.15, chart_top - 0.11, 0.29, 0.11))
