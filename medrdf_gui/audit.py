@@ -74,6 +74,8 @@ def audit_entry(result: Any, *, event: str = "predict", now: dt.datetime | None 
         "settings": settings,
         "seed": getattr(result, "seed", settings.get("seed")),
         "device": getattr(result, "device", ""),
+        # False when the verdict was given with settings not validated for the model (robust/validation.py)
+        "settings_validated": not getattr(result, "caution", None),
         "result": {name: getattr(result, name, None) for name in _RESULT_FIELDS},
     }
     if isinstance(entry["result"].get("rm_interval"), tuple):

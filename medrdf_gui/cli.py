@@ -186,10 +186,12 @@ def _summary(path: Path, result: Any) -> str:
     lines.append(f"  base model: {result.display(result.base_diagnosis)} ({100 * base_p:.1f} %)")
     if result.disagrees_with_base:
         lines.append("  WARNING: the base model and the defended vote disagree: possible adversarial input.")
+    if result.caution:
+        lines.append(f"  CAUTION: {result.caution}")
     if result.certified_radius is not None:
         lines.append(f"  certified L2 radius: {result.certified_radius:.4f}")
     lines.append(f"  model {result.model['name']} · {result.device} · seed {result.seed} · {result.elapsed_s:.1f} s")
-    lines.extend(f"  note: {w}" for w in result.warnings)
+    lines.extend(f"  note: {w}" for w in result.warnings if w != result.caution)
     return "\n".join(lines)
 
 

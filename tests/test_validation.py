@@ -89,7 +89,8 @@ def test_every_result_carries_the_caution(tmp_path: Path) -> None:
     assert robust_predict(model, x, n=20, batch_size=20, seed=0).warnings == []
     result = robust_predict(model, x, n=20, batch_size=20, seed=0, noise="gaussian", denoiser="gaussian", kernel=1.0)
     assert len(result.warnings) == 1 and "60.0 % against 98.0 %" in result.warnings[0]
-    assert result.to_dict()["warnings"] == result.warnings
+    assert result.caution == result.warnings[0]
+    assert result.to_dict()["warnings"] == result.warnings and result.to_dict()["caution"] == result.caution
 
 
 def test_shipped_models_record_their_measured_defences() -> None:
@@ -99,3 +100,33 @@ def test_shipped_models_record_their_measured_defences() -> None:
     assert defence_caution(cxr3, RobustSettings()) is None
     assert "natural accuracy was 50.0 % against 62.6 %" in defence_caution(derma7, RobustSettings())
     assert "poisson σ = 0.1 + 3×3 median (61.4 %" in defence_caution(derma7, RobustSettings())
+
+
+def test_the_audit_log_says_whether_the_settings_were_validated(tmp_path: Path) -> None:
+    from medrdf_gui.audit import audit_entry
+
+    model = load_model(write_untrained_model(tmp_path, name="m", size=16))
+    model.card.defences = [_entry("salt-pepper", "median", 3, 96.0)]
+    x = torch.full((1, 1, 16, 16), 0.5)
+    assert audit_entry(robust_predict(model, x, n=20, batch_size=20, seed=0))["settings_validated"] is True
+    cautioned = robust_predict(model, x, n=20, batch_size=20, seed=0, noise="poisson")
+    assert audit_entry(cautioned)["settings_validated"] is False
+
+
+def test_the_cli_summary_puts_the_caution_first(capsys, tmp_path: Path, cxr_png: Path) -> None:
+    import json
+
+    from medrdf_gui.cli import main
+
+    card_path = write_untrained_model(tmp_path, name="m", size=32)
+    data = json.loads(card_path.read_text())
+    data["defences"] = [_entry("salt-pepper", "median", 3, 96.0)]
+    card_path.write_text(json.dumps(data))
+    args = ["predict", str(cxr_png), "--model", str(card_path), "--n", "20", "--batch-size", "20", "--seed", "0",
+            "--no-audit-log", "--noise", "poisson"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "  CAUTION: Poisson σ = 0.1 + 3×3 median was never validated for this model" in out
+    assert "note: Poisson" not in out  # said once, as the caution
+    assert main([*args, "--json"]) == 0
+    assert "never validated" in json.loads(capsys.readouterr().out)["caution"]

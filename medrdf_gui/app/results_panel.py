@@ -139,6 +139,15 @@ class ResultsPanel(QScrollArea):
         disagreement_layout.addWidget(warn, 0, Qt.AlignmentFlag.AlignTop)
         disagreement_layout.addWidget(self.disagreement_label, 1)
 
+        self.caution_frame = QFrame()  # settings not validated for this model: as prominent as a disagreement
+        self.caution_frame.setObjectName("caution")
+        caution_layout = QHBoxLayout(self.caution_frame)
+        caution_icon = QLabel()
+        caution_icon.setPixmap(icon("warning").pixmap(QSize(22, 22)))
+        self.caution_label = _wrapping()
+        caution_layout.addWidget(caution_icon, 0, Qt.AlignmentFlag.AlignTop)
+        caution_layout.addWidget(self.caution_label, 1)
+
         result_buttons = QHBoxLayout()
         result_buttons.setSpacing(6)
         self.result_buttons = [action_button(action) for action in result_actions]
@@ -169,6 +178,7 @@ class ResultsPanel(QScrollArea):
         result_layout.addWidget(self.diagnosis_label)
         result_layout.addLayout(verdict_row)
         result_layout.addWidget(self.disagreement_frame)
+        result_layout.addWidget(self.caution_frame)
         result_layout.addLayout(result_buttons)
         result_layout.addSpacing(4)
         result_layout.addWidget(_caption("Base model (undefended)"))
@@ -247,7 +257,9 @@ class ResultsPanel(QScrollArea):
         self.gauge.set_values(result.rm, result.rm_threshold, result.num_classes)
         for key, text in detail_values(result).items():
             self.detail_labels[key].setText(text)
-        notes = [*result.warnings]
+        self.caution_frame.setVisible(bool(result.caution))
+        self.caution_label.setText(result.caution or "")
+        notes = [note for note in result.warnings if note != result.caution]
         self.notes_label.setText("\n".join(f"Note: {note}" for note in notes))
         self.notes_label.setVisible(bool(notes))
         self.result_area.setVisible(True)

@@ -187,6 +187,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         elapsed_s=round(time.perf_counter() - started, 3),
         display_names=dict(card.display_names) if card else {},
         warnings=[caution] if caution else [],
+        caution=caution,
         app_version=__version__,
         timestamp=timestamp,
     )

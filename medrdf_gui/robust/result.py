@@ -51,6 +51,8 @@ class Result:
     image_sha256: str = ""  # pixel hash of the analysed image (set by the caller that loaded it)
     display_names: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # the settings were not validated for this model (robust/validation.py); also the first of ``warnings``
+    caution: str | None = None
     app_version: str = ""
     timestamp: str = ""
 

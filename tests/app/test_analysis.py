@@ -239,6 +239,17 @@ def test_disagreement_and_abstention_are_conspicuous(qtbot, analysis_window) -> 
     assert panel.disagreement_frame.isHidden()
 
 
+def test_a_setting_caution_sits_under_the_verdict_not_among_the_notes(qtbot, analysis_window) -> None:
+    result = run_to_result(qtbot, analysis_window)
+    panel = analysis_window.results_panel
+    assert panel.caution_frame.isHidden()  # the tiny card records no measurements: nothing to caution about
+    caution = "Gaussian σ = 0.1 without a denoiser was never validated for this model: ..."
+    cautioned = dataclasses.replace(result, caution=caution, warnings=[caution, "The image was lossy-compressed."])
+    panel.show_result(cautioned)
+    assert not panel.caution_frame.isHidden() and panel.caution_label.text() == caution
+    assert panel.notes_label.text() == "Note: The image was lossy-compressed."
+
+
 def test_worker_leaves_a_core_for_the_gui_and_restores_torch_threads(qtbot, analysis_window, monkeypatch) -> None:
     import os
 
