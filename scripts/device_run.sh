@@ -6,9 +6,11 @@
 # DATA_DIR holds cxr3/test (a copy of ../shared/data, which does not travel to the device machine); OUT_DIR gets
 # run.log and one folder of resumable evaluation records per stage. Each stage is bounded by what is left of
 # SECONDS (default 560), so the run ends on its own and returns whatever it finished; evaluation stages resume from
-# their records when run again. Stages, cheapest and most needed first:
+# their records when run again. On an H200 (2026-11-26) stages 1-3 took about 400 s, so stage 4 gets about 150 s
+# of its ~180 and stage 5 what is left: docs/robustness.md says which figures came from which run. Stages, cheapest
+# and most needed first:
 #   1. CUDA-path tests (tests/test_cuda.py)   2. bench + one n = 10,000 diagnosis
-#   3. cxr3, all test images, s.p. + MF, n = 1,000: natural, PGD-20, C&W, both adaptive attacks
+#   3. cxr3, all test images, s.p. + MF, n = 1,000: natural, PGD-20, C&W, three adaptive attacks
 #   4. cxr3, TABLE III layout (3 noises x 3 denoisers, every attack), n = 100, first 96 images
 #   5. cxr3, s.p. + MF at the paper's n = 10,000 (adaptive stopping), as many images as time allows
 set -u
@@ -48,8 +50,8 @@ MEDRDF=("$PY" -m medrdf_gui.cli)  # an array, not a function: `timeout` runs pro
   done
 
   stage "cxr3 s.p. + MF, all test images, n = 1,000"
-  timeout "$(cap 300 200)" "${MEDRDF[@]}" evaluate --data "$DATA/cxr3/test" --model "$MODEL" --device "$DEVICE" \
-    --attacks pgd20,cw,eot-pgd,eot-pgd-smooth --n 1000 --batch-size 1000 --attack-batch 32 --seed 0 \
+  timeout "$(cap 330 150)" "${MEDRDF[@]}" evaluate --data "$DATA/cxr3/test" --model "$MODEL" --device "$DEVICE" \
+    --attacks pgd20,cw,eot-pgd,eot-pgd-smooth,eot-pgd-strong --n 1000 --batch-size 1000 --attack-batch 32 --seed 0 \
     ${LIMIT:+--limit "$LIMIT"} --out "$OUT/key" 2>&1 | tail -12
 
   stage "cxr3 TABLE III layout, n = 100, 96 images"
