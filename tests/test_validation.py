@@ -62,6 +62,16 @@ def test_no_measurements_no_caution_and_none_validated_is_said() -> None:
     assert "No setting measured for this model keeps its natural accuracy." in text
 
 
+def test_best_validated_keeps_the_most_accuracy() -> None:
+    from medrdf_gui.robust.validation import best_validated
+
+    card = _Card([_entry("salt-pepper", "median", 3, 94.0), _entry("poisson", "median", 3, 97.0),
+                  _entry("gaussian", "none", 0, 33.3)])
+    assert best_validated(card)["noise"] == "poisson"
+    assert best_validated(_Card([_entry("gaussian", "none", 0, 33.3)])) is None
+    assert best_validated(object()) is None
+
+
 def test_describe_defence() -> None:
     assert describe_defence("salt-pepper", 0.1, "median", 3) == "salt-and-pepper σ = 0.1 + 3×3 median"
     assert describe_defence("poisson", 0.2, "gaussian", 1.5) == "poisson σ = 0.2 + gaussian smoothing σ = 1.5 px"

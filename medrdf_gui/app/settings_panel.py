@@ -15,7 +15,7 @@ from ..explain import DEFAULT_COPIES
 from ..robust import RobustSettings, SettingsError, available_devices, default_threshold
 from ..robust.device import describe_device
 from ..robust.settings import SAMPLING
-from ..robust.validation import defence_caution
+from ..robust.validation import best_validated, defence_caution
 from .app_settings import MAX_GRADCAM_COPIES
 from .copies_control import CopiesControl
 from .model_selector import ModelSelector
@@ -120,6 +120,10 @@ class SettingsPanel(QScrollArea):
         self.caution_label.setObjectName("settingsCaution")
         self.caution_label.setWordWrap(True)
         self.caution_label.setVisible(False)
+        self.use_validated_button = QPushButton("Use the validated setting")
+        self.use_validated_button.setToolTip("Noise, σ, denoiser and its size as measured for this model; n, α and "
+                                             "the rest stay as they are")
+        self.use_validated_button.setVisible(False)
         self.reset_button = QPushButton(icon("reset"), "Reset to paper defaults")
 
         model_box = QGroupBox("Model")
@@ -166,10 +170,14 @@ class SettingsPanel(QScrollArea):
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 6, 6, 6)
-        for box in (model_box, noise_box, denoise_box, decision_box, compute_box, maps_box):
+        for box in (model_box, noise_box, denoise_box):
+            layout.addWidget(box)
+        # right under the noise and denoiser it is about, where it is seen without scrolling
+        layout.addWidget(self.caution_label)
+        layout.addWidget(self.use_validated_button, 0, Qt.AlignmentFlag.AlignLeft)
+        for box in (decision_box, compute_box, maps_box):
             layout.addWidget(box)
         layout.addWidget(self.error_label)
-        layout.addWidget(self.caution_label)
         layout.addWidget(stale_note)
         layout.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addStretch(1)
@@ -186,6 +194,7 @@ class SettingsPanel(QScrollArea):
         self.gradcam_copies.valueChanged.connect(self.gradcamCopiesChanged)
         self.model_selector.modelChanged.connect(self._on_model)
         self.reset_button.clicked.connect(self.reset_to_defaults)
+        self.use_validated_button.clicked.connect(self.use_validated_setting)
 
     # Values -------------------------------------------------------------------------------------------------------
 
@@ -285,6 +294,15 @@ class SettingsPanel(QScrollArea):
             caution = defence_caution(card, self.settings())
         self.caution_label.setText(f"⚠ {caution}" if caution else "")
         self.caution_label.setVisible(caution is not None)
+        self.use_validated_button.setVisible(caution is not None and best_validated(card) is not None)
+
+    @Slot()
+    def use_validated_setting(self) -> None:
+        """Apply the model's best validated noise and denoiser (robust/validation.py), keeping everything else."""
+        entry = best_validated(self.model_selector.card())
+        if entry is not None:
+            self.set_settings(self.settings().with_(noise=entry["noise"], sigma=float(entry["sigma"]),
+                                                    denoiser=entry["denoiser"], kernel=entry["kernel"]))
 
     @Slot()
     def _on_model(self) -> None:

@@ -49,6 +49,12 @@ def _validated(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e["base_accuracy"] - e["natural_accuracy"] <= MAX_ACCURACY_LOSS]
 
 
+def best_validated(card: Any) -> dict[str, Any] | None:
+    """The validated setting that kept the most natural accuracy (what "use the validated setting" applies)."""
+    good = _validated(getattr(card, "defences", None) or [])
+    return max(good, key=lambda e: e["natural_accuracy"] - e["base_accuracy"]) if good else None
+
+
 def defence_caution(card: Any, settings: RobustSettings) -> str | None:
     """A one-paragraph caution when ``settings``' noise and denoiser were not validated for the model on
     ``card``; None when they were, or when the card records no measurements at all (nothing to compare with)."""

@@ -178,7 +178,11 @@ def test_a_setting_not_validated_for_the_model_is_cautioned_before_the_run(windo
     panel.model_selector.load_card_file(card_path)
     assert panel.caution_label.isHidden()  # the paper's default was measured and kept its accuracy
     panel.noise.setCurrentIndex(panel.noise.findData("gaussian"))
-    assert not panel.caution_label.isHidden()
+    panel.copies.setValue(500)
+    assert not panel.caution_label.isHidden() and not panel.use_validated_button.isHidden()
     assert "never validated for this model" in panel.caution_label.text()
-    panel.reset_to_defaults()
-    assert panel.caution_label.isHidden()
+    panel.use_validated_button.click()  # back to the measured setting; n is the user's own and stays
+    settings = panel.settings()
+    assert (settings.noise, settings.sigma, settings.denoiser, settings.kernel, settings.n) == (
+        "salt-pepper", 0.1, "median", 3, 500)
+    assert panel.caution_label.isHidden() and panel.use_validated_button.isHidden()
