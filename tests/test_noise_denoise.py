@@ -80,6 +80,15 @@ def test_median_filter_equals_scipy(size: int, shape: tuple) -> None:
     assert np.array_equal(MedianFilter(size)(torch.from_numpy(x)).numpy(), ref)
 
 
+@pytest.mark.parametrize("levels", [2, 3, 256])
+@pytest.mark.parametrize("shape", [(4, 1, 1, 5), (4, 1, 2, 2), (3, 2, 3, 1), (8, 1, 19, 23)])
+def test_3x3_median_equals_scipy_with_ties_and_tiny_images(levels: int, shape: tuple) -> None:
+    """The column-sort 3×3 median on the inputs most likely to break it: many equal values, images 1–3 px wide."""
+    x = (np.random.default_rng(levels).integers(0, levels, shape) / (levels - 1)).astype(np.float32)
+    ref = ndimage.median_filter(x, size=(1, 1, 3, 3), mode="reflect")
+    assert np.array_equal(MedianFilter(3)(torch.from_numpy(x)).numpy(), ref)
+
+
 @pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5, 3.0])
 def test_gaussian_smoothing_equals_scipy(sigma: float) -> None:
     x = np.random.default_rng(0).random((2, 3, 40, 25)).astype(np.float32)

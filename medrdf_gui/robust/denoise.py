@@ -40,21 +40,27 @@ class NoDenoiser:
         return x
 
 
-# Compare-exchange pairs of the 19-exchange median-of-9 network (Paeth; Devillard's opt_med9): after them,
-# element 4 holds the median. Each exchange is one elementwise min and max over the whole batch.
-_MEDIAN9_NETWORK = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8),
-                    (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+def _median3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
 
 
 def median3x3(x: torch.Tensor) -> torch.Tensor:
-    """3×3 median by a sorting network on nine shifted views: no k²-fold unfold copy, no sort (≈2.5× faster
-    than unfold + median on CPU, same values)."""
+    """3×3 median by sorting columns once: sort each vertical triple (lo ≤ mid ≤ hi), shared by the three pixels
+    that see it; then the median of the 3×3 window is median(max of the three lo, median of the three mid, min of
+    the three hi) (Paeth, Graphics Gems). 18 elementwise passes instead of the 38 of a median-of-9 network, no
+    k²-fold unfold copy, no sort: about 1.7× faster than the network on CPU, same values (tests: scipy)."""
     padded = symmetric_pad(x, 1)
     h, w = x.shape[-2:]
-    v = [padded[..., i : i + h, j : j + w] for i in range(3) for j in range(3)]
-    for a, b in _MEDIAN9_NETWORK:
-        v[a], v[b] = torch.minimum(v[a], v[b]), torch.maximum(v[a], v[b])
-    return v[4]
+    top, centre, bottom = padded[..., 0:h, :], padded[..., 1 : h + 1, :], padded[..., 2 : h + 2, :]
+    low_pair, high_pair = torch.minimum(top, centre), torch.maximum(top, centre)
+    lo = torch.minimum(low_pair, bottom)
+    hi = torch.maximum(high_pair, bottom)
+    mid = torch.maximum(low_pair, torch.minimum(high_pair, bottom))
+    left, here, right = slice(0, w), slice(1, w + 1), slice(2, w + 2)
+    max_lo = torch.maximum(torch.maximum(lo[..., left], lo[..., here]), lo[..., right])
+    min_hi = torch.minimum(torch.minimum(hi[..., left], hi[..., here]), hi[..., right])
+    med_mid = _median3(mid[..., left], mid[..., here], mid[..., right])
+    return _median3(max_lo, med_mid, min_hi)
 
 
 class MedianFilter:
