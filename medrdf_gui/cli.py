@@ -191,7 +191,7 @@ def _summary(path: Path, result: Any) -> str:
     if result.certified_radius is not None:
         lines.append(f"  certified L2 radius: {result.certified_radius:.4f}")
     lines.append(f"  model {result.model['name']} · {result.device} · seed {result.seed} · {result.elapsed_s:.1f} s")
-    lines.extend(f"  note: {w}" for w in result.warnings if w != result.caution)
+    lines.extend(f"  note: {w}" for w in result.notes)
     return "\n".join(lines)
 
 

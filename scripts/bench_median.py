@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
+from medrdf_gui.robust.bench import timed
 from medrdf_gui.robust.denoise import median3x3, symmetric_pad
 
 # Devillard's opt_med9 / Paeth: after these compare-exchanges, element 4 holds the median of nine.
@@ -39,17 +39,8 @@ def sorting_network(x: torch.Tensor) -> torch.Tensor:
     return v[4]
 
 
-def timed(fn, x: torch.Tensor, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(x)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_seconds(fn, x: torch.Tensor, repeats: int) -> float:
+    return statistics.median(timed(lambda: fn(x), x.device)[0] for _ in range(repeats))
 
 
 def main() -> None:
@@ -74,7 +65,7 @@ def main() -> None:
           f"({torch.get_num_threads()} threads), median of {args.repeats}:")
     base = None
     for name, fn in methods.items():
-        seconds = timed(fn, x, args.repeats)
+        seconds = median_seconds(fn, x, args.repeats)
         base = base or seconds
         print(f"  {name:28s} {1000 * seconds:8.1f} ms   {base / seconds:5.2f}x the baseline's speed")
 

@@ -82,6 +82,19 @@ def detail_values(result: Result) -> dict[str, str]:
     }
 
 
+def _alert_box(name: str, icon_name: str) -> tuple[QFrame, QLabel]:
+    """A framed icon + wrapping text that sits under the verdict (styled by ``QFrame#<name>``); returns both."""
+    frame = QFrame()
+    frame.setObjectName(name)
+    layout = QHBoxLayout(frame)
+    symbol = QLabel()
+    symbol.setPixmap(icon(icon_name).pixmap(QSize(22, 22)))
+    text = _wrapping()
+    layout.addWidget(symbol, 0, Qt.AlignmentFlag.AlignTop)
+    layout.addWidget(text, 1)
+    return frame, text
+
+
 class ResultsPanel(QScrollArea):
     cancelRequested = Signal()
 
@@ -130,23 +143,9 @@ class ResultsPanel(QScrollArea):
         verdict_row.addWidget(self.verdict_badge, 0, Qt.AlignmentFlag.AlignTop)
         verdict_row.addWidget(self.reason_label, 1)
 
-        self.disagreement_frame = QFrame()
-        self.disagreement_frame.setObjectName("disagreement")
-        disagreement_layout = QHBoxLayout(self.disagreement_frame)
-        warn = QLabel()
-        warn.setPixmap(icon("error").pixmap(QSize(22, 22)))
-        self.disagreement_label = _wrapping()
-        disagreement_layout.addWidget(warn, 0, Qt.AlignmentFlag.AlignTop)
-        disagreement_layout.addWidget(self.disagreement_label, 1)
-
-        self.caution_frame = QFrame()  # settings not validated for this model: as prominent as a disagreement
-        self.caution_frame.setObjectName("caution")
-        caution_layout = QHBoxLayout(self.caution_frame)
-        caution_icon = QLabel()
-        caution_icon.setPixmap(icon("warning").pixmap(QSize(22, 22)))
-        self.caution_label = _wrapping()
-        caution_layout.addWidget(caution_icon, 0, Qt.AlignmentFlag.AlignTop)
-        caution_layout.addWidget(self.caution_label, 1)
+        self.disagreement_frame, self.disagreement_label = _alert_box("disagreement", "error")
+        # settings not validated for this model: as prominent as a disagreement, in amber
+        self.caution_frame, self.caution_label = _alert_box("caution", "warning")
 
         result_buttons = QHBoxLayout()
         result_buttons.setSpacing(6)
@@ -259,7 +258,7 @@ class ResultsPanel(QScrollArea):
             self.detail_labels[key].setText(text)
         self.caution_frame.setVisible(bool(result.caution))
         self.caution_label.setText(result.caution or "")
-        notes = [note for note in result.warnings if note != result.caution]
+        notes = result.notes
         self.notes_label.setText("\n".join(f"Note: {note}" for note in notes))
         self.notes_label.setVisible(bool(notes))
         self.result_area.setVisible(True)

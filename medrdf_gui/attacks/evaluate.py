@@ -118,10 +118,13 @@ class Evaluation:
         chunks = [self.files[i : i + attack_batch] for i in range(0, len(self.files), attack_batch)]
         todo = [(chunk, a) for chunk in chunks for a in self.attacks if any(self._missing(f, a) for f, _ in chunk)]
         bar = tqdm(total=sum(len(chunk) for chunk, _ in todo), desc="evaluate", unit="case", dynamic_ncols=True)
+        loaded: tuple[list, torch.Tensor, torch.Tensor] | None = None  # the chunk in hand: read once, not per attack
         with bar:
             for chunk, attack in todo:
-                x = torch.cat([self.model.input_tensor(path) for path, _ in chunk]).to(device)
-                y = torch.tensor([label for _, label in chunk], device=device)
+                if loaded is None or loaded[0] is not chunk:
+                    loaded = (chunk, torch.cat([self.model.input_tensor(path) for path, _ in chunk]).to(device),
+                              torch.tensor([label for _, label in chunk], device=device))
+                _, x, y = loaded
                 if attack.adaptive:
                     for defence in self.defences:
                         if all((path.name, attack.name, defence.row) in self.done for path, _ in chunk):

@@ -25,7 +25,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+def timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
     """(seconds, return value) of ``fn()``, with the device synchronised on both sides."""
     _sync(device)
     start = time.perf_counter()
@@ -107,17 +107,17 @@ def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, r
         pipeline()
     bare_rates, pipe_rates = [], []
     for _ in range(repeats):  # interleaved so drifts in machine load hit both alike
-        bare_rates.append(n / _timed(bare, device)[0])
-        pipe_rates.append(n / _timed(pipeline, device)[0])
+        bare_rates.append(n / timed(bare, device)[0])
+        pipe_rates.append(n / timed(pipeline, device)[0])
     stages: dict[str, list[float]] = {"noise": [], "denoise": [], "classify": [], "vote": []}
     for _ in range(repeats):
-        seconds, noisy = _timed(lambda: noise(batch(sizes[0]), gen), device)
+        seconds, noisy = timed(lambda: noise(batch(sizes[0]), gen), device)
         stages["noise"].append(1000 * seconds)
-        seconds, clean = _timed(lambda: denoise(noisy), device)
+        seconds, clean = timed(lambda: denoise(noisy), device)
         stages["denoise"].append(1000 * seconds)
-        seconds, labels = _timed(lambda: classify(clean), device)
+        seconds, labels = timed(lambda: classify(clean), device)
         stages["classify"].append(1000 * seconds)
-        stages["vote"].append(1000 * _timed(lambda: torch.bincount(labels, minlength=num_classes), device)[0])
+        stages["vote"].append(1000 * timed(lambda: torch.bincount(labels, minlength=num_classes), device)[0])
     name = getattr(getattr(model, "card", None), "name", type(module).__name__)
     bare_s, pipe_s = Spread.of(bare_rates), Spread.of(pipe_rates)
     return BenchReport(

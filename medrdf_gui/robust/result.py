@@ -62,6 +62,11 @@ class Result:
         return not self.abstained and self.diagnosis != self.base_diagnosis
 
     @property
+    def notes(self) -> list[str]:
+        """The warnings other than the settings caution, which every surface shows on its own, more prominently."""
+        return [w for w in self.warnings if w != self.caution]
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 
