@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit-per-class", type=int, default=None, help="use only N images per class (smoke runs)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--no-export", action="store_true", help="train only")
+    t.add_argument("--export-as", default=None, metavar="NAME",
+                   help="export under this model name (e.g. the TABLE XI winner as cxr3-resnet18-at); the card "
+                        "records the recipe")
     return parser
 
 
@@ -299,7 +302,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(f"Unknown recipe '{args.recipe}' (known: {', '.join(RECIPES)}).", EXIT_USAGE)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     return train(args.recipe, out_dir=args.out, data_dir=args.data_dir, run_dir=args.run_dir,
-                 limit_per_class=args.limit_per_class, threads=args.threads, export=not args.no_export)
+                 limit_per_class=args.limit_per_class, threads=args.threads, export=not args.no_export,
+                 export_as=args.export_as)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from .. import paths
 from ..modelzoo.architectures import NormalizedClassifier, build_network
 from ..modelzoo.card import ModelCard
 from ..modelzoo.registry import sha256_file
+from .adversarial import adversarial_loss, balanced_subset, craft, robust_accuracy
 from .augment import augment
 from .data import ImageSet, load_image_set
 from .metrics import classification_report, predict_logits
@@ -36,10 +39,30 @@ def _manifest_hash(data_root: Path) -> str | None:
     return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
 
 
-def _selection_score(report: dict[str, Any], metric: str) -> float:
+def _selection_score(report: dict[str, Any], metric: str, robust: float | None = None) -> float:
+    """The validation score that picks the exported epoch; with ``robust`` (held-out PGD accuracy of an
+    adversarially trained recipe) it is the mean of the natural score and the robust accuracy, so that neither
+    a collapse of robustness (catastrophic overfitting) nor of natural accuracy can win."""
     if metric == "acc_bacc":
-        return 0.5 * (report["accuracy"] + (report["balanced_accuracy"] or 0.0))
-    return float(report["accuracy"])
+        natural = 0.5 * (report["accuracy"] + (report["balanced_accuracy"] or 0.0))
+    else:
+        natural = float(report["accuracy"])
+    return natural if robust is None else 0.5 * (natural + robust)
+
+
+def hardware_description(device: torch.device) -> str:
+    """What the training ran on, for the card (TABLE XI reports training hours, which mean nothing without it)."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {torch.get_num_threads()} torch threads"
 
 
 class Trainer:
@@ -62,18 +85,46 @@ class Trainer:
         net = build_network(recipe.architecture, len(self.train_set.classes), recipe.channels, **recipe.arch_options)
         self.module = NormalizedClassifier(net, list(recipe.mean), list(recipe.std)).to(self.device)
         self.module = self.module.to(memory_format=torch.channels_last)
+        self.adversarial = recipe.adversarial
+        if self.adversarial and self.adversarial.init_from:
+            self._initialise_from(self.adversarial.init_from)
         self.steps_per_epoch = max(1, len(self.train_set) // recipe.batch_size)
-        self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=recipe.lr, total_steps=self.steps_per_epoch * recipe.epochs, pct_start=0.3
-        )
+        total_steps = self.steps_per_epoch * recipe.epochs
+        if recipe.optimizer == "sgd-cosine":
+            self.optimizer = torch.optim.SGD(self.module.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True,
+                                             weight_decay=recipe.weight_decay)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+        elif recipe.optimizer == "adamw-onecycle":
+            self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=recipe.lr, total_steps=total_steps, pct_start=0.3
+            )
+        else:
+            raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
+        if self.adversarial:
+            index = balanced_subset(self.val_set.labels, self.adversarial.val_images, recipe.seed)
+            self.robust_val = (self.val_set.images[index], self.val_set.labels[index])
         counts = torch.bincount(self.train_set.labels, minlength=len(self.train_set.classes)).float()
         weight = (counts / counts.sum()).pow(-recipe.class_weight_power)
         self.criterion = nn.CrossEntropyLoss(weight=(weight / weight.mean()).to(self.device), label_smoothing=recipe.label_smoothing)
         self.generator = torch.Generator(device=self.device).manual_seed(recipe.seed)
         self.epoch = 0
         self.best_score = -1.0
+        self.train_seconds = 0.0  # wall time of finished epochs, summed over resumes
         self._resume()
+
+    def _initialise_from(self, name: str) -> None:
+        """Start from a shipped model's verified weights (fine-tuning), checking it is the same network."""
+        from ..modelzoo.registry import read_verified_weights, resolve_card
+
+        card = resolve_card(name)
+        if card.architecture != self.recipe.architecture or card.classes != self.train_set.classes:
+            raise ValueError(f"{name} is a {card.architecture} over {card.classes}; the recipe needs "
+                             f"{self.recipe.architecture} over {self.train_set.classes}")
+        self.module.net.load_state_dict({k: v.float() for k, v in read_verified_weights(card).items()})
+        self.init_sha256 = card.sha256
+        log.info("initialised from %s (sha256 %s)", name, card.sha256[:12])
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     @property
@@ -94,6 +145,7 @@ class Trainer:
         self.generator.set_state(state["generator"].cpu() if self.device.type == "cpu" else state["generator"])
         self.epoch = int(state["epoch"])
         self.best_score = float(state["best_score"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         log.info("resumed %s at epoch %d (best val score %.4f)", self.recipe.name, self.epoch, self.best_score)
 
     def _save(self, path: Path) -> None:
@@ -101,7 +153,7 @@ class Trainer:
         torch.save({
             "model": self.module.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
-            "epoch": self.epoch, "best_score": self.best_score,
+            "epoch": self.epoch, "best_score": self.best_score, "train_seconds": self.train_seconds,
         }, tmp)
         tmp.replace(path)  # atomic: an interrupted save never corrupts the last good checkpoint
 
@@ -116,14 +168,21 @@ class Trainer:
         self.module.train()
         order = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(recipe.seed + self.epoch))
         total_loss, correct, seen = 0.0, 0, 0
+        eps = 0.0
         t0 = time.perf_counter()
         for step in range(self.steps_per_epoch):
             idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
             x, y = self.train_set.batch(idx)
             x, y = x.to(self.device), y.to(self.device)
             x = augment(x, res, recipe.augment, self.generator).contiguous(memory_format=torch.channels_last)
-            logits = self.module(x)
-            loss = self.criterion(logits, y)
+            if self.adversarial:
+                cfg = self.adversarial
+                eps = cfg.epsilon_at(self.epoch * self.steps_per_epoch + step, self.steps_per_epoch * recipe.epochs)
+                x_adv = craft(self.module, x, y, cfg, eps, self.generator).contiguous(memory_format=torch.channels_last)
+                loss, logits = adversarial_loss(self.module, x, x_adv, y, cfg, self.criterion)
+            else:
+                logits = self.module(x)
+                loss = self.criterion(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -131,8 +190,19 @@ class Trainer:
             total_loss += float(loss.detach()) * y.numel()
             correct += int((logits.argmax(1) == y).sum())
             seen += y.numel()
-        return {"loss": total_loss / seen, "train_acc": correct / seen, "resolution": res,
-                "images_per_s": seen / (time.perf_counter() - t0)}
+        stats = {"loss": total_loss / seen, "train_acc": correct / seen, "resolution": res,
+                 "images_per_s": seen / (time.perf_counter() - t0)}
+        if self.adversarial:
+            stats["epsilon"] = eps  # train_acc is then on the adversarial batches
+        return stats
+
+    def evaluate_robust(self) -> tuple[float, float]:
+        """(natural, PGD) accuracy on the fixed class-balanced val subset at the full ε."""
+        cfg = self.adversarial
+        assert cfg is not None
+        images, labels = self.robust_val
+        return robust_accuracy(self.module, images.to(self.device), labels.to(self.device), cfg.epsilon,
+                               cfg.val_steps, seed=self.recipe.seed)
 
     def evaluate(self, images: ImageSet) -> dict[str, Any]:
         logits = predict_logits(self.module, images.images.to(self.device)).cpu()
@@ -143,8 +213,13 @@ class Trainer:
             t0 = time.perf_counter()
             stats = self.train_epoch()
             report = self.evaluate(self.val_set)
-            score = _selection_score(report, self.recipe.selection_metric)
+            robust = None
+            if self.adversarial:
+                _, robust = self.evaluate_robust()
+                stats["val_pgd_acc"] = robust
+            score = _selection_score(report, self.recipe.selection_metric, robust)
             self.epoch += 1
+            self.train_seconds += time.perf_counter() - t0
             improved = score > self.best_score
             if improved:
                 self.best_score = score
@@ -158,13 +233,33 @@ class Trainer:
             log.info("epoch %d/%d %s", self.epoch, self.recipe.epochs, json.dumps(record))
 
     # -- export --------------------------------------------------------------------------------------------------
-    def export(self, out_dir: Path, command: str, fp16: bool = True) -> ModelCard:
-        """Evaluate the best checkpoint on val and test and write the safetensors + card into ``out_dir``."""
+    def _description(self) -> str:
+        r = self.recipe
+        if not self.adversarial:
+            return f"{r.architecture} trained from scratch on {r.dataset} (research use only)."
+        cfg = self.adversarial
+        start = f"fine-tuned from {cfg.init_from}" if cfg.init_from else "trained from scratch"
+        return (f"{r.architecture} {start} on {r.dataset} with {cfg.method.upper()} adversarial training at "
+                f"ε = {cfg.epsilon * 255:g}/255 (L∞, pixels in [0, 1]), {r.input_size} px input (research use only).")
+
+    def _adversarial_record(self, robust_val: tuple[float, float] | None) -> dict[str, Any]:
+        if not self.adversarial or robust_val is None:
+            return {}
+        cfg = self.adversarial
+        return {"init_sha256": getattr(self, "init_sha256", None), "val_robust": {
+            "images": int(self.robust_val[1].numel()), "attack": f"pgd-{cfg.val_steps}",
+            "epsilon": cfg.epsilon, "natural": robust_val[0], "pgd": robust_val[1]}}
+
+    def export(self, out_dir: Path, command: str, fp16: bool = True, name: str | None = None) -> ModelCard:
+        """Evaluate the best checkpoint on val and test and write the safetensors + card into ``out_dir``, as
+        ``name`` (default: the recipe's name; the card's training record names the recipe either way)."""
+        name = name or self.recipe.name
         state = torch.load(self.best_path, map_location=self.device, weights_only=True)
         self.module.net.load_state_dict(state["model"])
         size = (self.recipe.input_size, self.recipe.input_size)
         test_set = load_image_set(self.data_root, "test", self.recipe.channels, size, self.train_set.classes, limit=self.limit)
         val_report, test_report = self.evaluate(self.val_set), self.evaluate(test_set)
+        robust_val = self.evaluate_robust() if self.adversarial else None
         weights = {k: v.detach().contiguous().cpu() for k, v in self.module.net.state_dict().items()}
         storage = "float32"
         if fp16:
@@ -178,10 +273,10 @@ class Trainer:
             else:
                 self.module.net.load_state_dict({k: v.float() for k, v in weights.items()})
         out_dir.mkdir(parents=True, exist_ok=True)
-        weights_path = out_dir / f"{self.recipe.name}.safetensors"
-        save_file(weights, str(weights_path), metadata={"model": self.recipe.name, "storage": storage})
+        weights_path = out_dir / f"{name}.safetensors"
+        save_file(weights, str(weights_path), metadata={"model": name, "storage": storage})
         card = ModelCard(
-            name=self.recipe.name,
+            name=name,
             architecture=self.recipe.architecture,
             classes=list(self.train_set.classes),
             input_size=size,
@@ -193,15 +288,17 @@ class Trainer:
             display_names=dict(self.recipe.display_names),
             arch_options=dict(self.recipe.arch_options),
             target_layer="net.layer4",
-            description=f"{self.recipe.architecture} trained from scratch on {self.recipe.dataset} (research use only).",
+            description=self._description(),
             training={
                 "recipe": self.recipe.describe(), "command": command, "seed": self.recipe.seed,
                 "epochs": self.epoch, "best_val_score": self.best_score, "storage": storage,
                 "data": str(self.recipe.dataset), "data_manifest_sha256": _manifest_hash(self.data_root),
                 "train_images": len(self.train_set), "device": str(self.device), "torch": torch.__version__,
+                "hardware": hardware_description(self.device), "wall_seconds": round(self.train_seconds, 1), "wall_hours": round(self.train_seconds / 3600, 3),
+                **self._adversarial_record(robust_val),
             },
             metrics={"val": val_report, "test": test_report},
             created=dt.date.today().isoformat(),
         )
-        card.save(out_dir / f"{self.recipe.name}.json")
+        card.save(out_dir / f"{name}.json")
         return card
