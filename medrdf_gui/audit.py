@@ -3,7 +3,8 @@
 Each entry holds the time, the pixel hash of the analysed image (``Result.image_sha256``), the model's name and
 weights hash, the full settings (seed included), the vote (counts, p-value, RM, verdict, abstention, copies used)
 and the app version: rerunning ``medrdf predict`` on the image with that model, those settings and that seed gives
-the same counts. Entries are built from an explicit allow-list of Result fields, so a field added to Result
+the same counts. The final flag (``verdict``), the paper's RM rule (``rm_verdict``) and the codes of the alerts that
+separate them are logged too. Entries are built from an explicit allow-list of Result fields, so a field added to Result
 later (a path, a warning text) does not leak into the log by accident; there is no file name or path in it
 (paths often carry patient names) and no DICOM header value.
 
@@ -36,7 +37,7 @@ SCHEMA = 1
 # The Result fields an entry copies, by name. Nothing else from a Result reaches the log.
 _RESULT_FIELDS = (
     "diagnosis", "label", "abstained", "top_class", "runner_up_class", "counts", "n", "n_used", "n_a", "n_b",
-    "p_value", "rm", "rm_threshold", "rm_interval", "verdict", "pa_lower_bound", "pa_lower_clopper_pearson",
+    "p_value", "rm", "rm_threshold", "rm_interval", "verdict", "rm_verdict", "pa_lower_bound", "pa_lower_clopper_pearson",
     "certified_radius", "base_diagnosis", "base_probabilities", "sampling",
 )
 
@@ -76,6 +77,9 @@ def audit_entry(result: Any, *, event: str = "predict", now: dt.datetime | None 
         "device": getattr(result, "device", ""),
         # False when the verdict was given with settings not validated for the model (robust/validation.py)
         "settings_validated": not getattr(result, "caution", None),
+        # why the flag is RE-EVALUATE although the RM rule accepted: alert codes only (alerts.py), never their text,
+        # which may quote header values
+        "alerts": [a.code for a in getattr(result, "alerts", None) or []],
         "result": {name: getattr(result, name, None) for name in _RESULT_FIELDS},
     }
     if isinstance(entry["result"].get("rm_interval"), tuple):

@@ -187,10 +187,9 @@ def _summary(path: Path, result: Any) -> str:
     lines.append(f"  votes: {votes}  ({drawn}, {p_value_phrase(result.p_value)})")
     base_p = result.base_probabilities[result.base_diagnosis]
     lines.append(f"  base model: {result.display(result.base_diagnosis)} ({100 * base_p:.1f} %)")
-    if result.disagrees_with_base:
-        lines.append("  WARNING: the base model and the defended vote disagree: possible adversarial input.")
-    if result.caution:
-        lines.append(f"  CAUTION: {result.caution}")
+    lines.extend(f"  ALERT ({alert.title.lower()}): {alert.message}" for alert in result.alerts)
+    if result.protection:
+        lines.append(f"  protection: {result.protection}")
     if result.certified_radius is not None:
         lines.append(f"  certified L2 radius: {result.certified_radius:.4f}")
     lines.append(f"  model {result.model['name']} · {result.device} · seed {result.seed} · {result.elapsed_s:.1f} s")
@@ -257,8 +256,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             study = load_study(path, frame=args.frame - 1)
             x = study_to_tensor(study, model.card)
             result = robust_predict(model, x, settings, progress=_Progress(show_progress, path.name))
-            result.image_sha256 = study.pixel_sha256()
-            result.warnings.extend(study.warnings)
+            result.attach_study(study)
         except StudyLoadError as exc:
             failed += 1
             if args.json:

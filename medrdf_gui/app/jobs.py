@@ -112,8 +112,7 @@ def run_analysis(request: AnalysisRequest, progress: PhaseProgress, should_cance
     x = study_to_tensor(request.study, model.card)
     result = robust_predict(model, x, request.settings, progress=lambda d, t: progress(VOTES, d, t),
                             should_cancel=should_cancel)
-    result.warnings.extend(request.study.warnings)  # as `medrdf predict` does: the notes travel with it
-    result.image_sha256 = request.study.pixel_sha256()  # ties the result to the exact pixels analysed
+    result.attach_study(request.study)  # as `medrdf predict` does: pixel hash, warnings and alerts travel with it
     maps, maps_error = _attention_maps(request, model, x, result, progress, should_cancel)
     if should_cancel():  # cancelled at the very end: the user will see no result, so none is audited
         raise Cancelled("Analysis cancelled.")

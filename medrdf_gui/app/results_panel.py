@@ -8,10 +8,13 @@ of the engine's ``Result``; nothing is recomputed here.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
+from ..alerts import BASE_DISAGREEMENT
 from ..robust import Result
 from .resources import icon
 from .rm_gauge import RmGauge
@@ -63,7 +66,8 @@ def format_p_value(p: float) -> str:
 
 def detail_values(result: Result) -> dict[str, str]:
     """The statistics grid, formatted from the Result's own fields."""
-    rm = f"{result.rm:.3f}  (threshold {result.rm_threshold:g})"
+    rule = "accept" if result.rm_verdict == "accept" else "re-evaluate"
+    rm = f"{result.rm:.3f}  (threshold {result.rm_threshold:g}; RM rule: {rule})"
     if result.rm_interval is not None:
         rm += f"\nconfidence interval [{result.rm_interval[0]:.2f}, {result.rm_interval[1]:.2f}]"
     drawn = result.n_used or result.n
@@ -143,9 +147,14 @@ class ResultsPanel(QScrollArea):
         verdict_row.addWidget(self.verdict_badge, 0, Qt.AlignmentFlag.AlignTop)
         verdict_row.addWidget(self.reason_label, 1)
 
-        self.disagreement_frame, self.disagreement_label = _alert_box("disagreement", "error")
-        # settings not validated for this model: as prominent as a disagreement, in amber
-        self.caution_frame, self.caution_label = _alert_box("caution", "warning")
+        # One box per alert (alerts.py) under the verdict: red for a possible adversarial input, amber otherwise.
+        self.alerts_area = QWidget()
+        self.alerts_layout = QVBoxLayout(self.alerts_area)
+        self.alerts_layout.setContentsMargins(0, 0, 0, 0)
+        self.alerts_layout.setSpacing(4)
+        self.alert_boxes: list[tuple[QFrame, QLabel]] = []
+        # the model's measured protection: a standing fact beside every verdict, not an alert
+        self.protection_label = _wrapping(name="protectionNotice")
 
         result_buttons = QHBoxLayout()
         result_buttons.setSpacing(6)
@@ -176,8 +185,8 @@ class ResultsPanel(QScrollArea):
         result_layout.addWidget(_caption("MedRDF diagnosis"))
         result_layout.addWidget(self.diagnosis_label)
         result_layout.addLayout(verdict_row)
-        result_layout.addWidget(self.disagreement_frame)
-        result_layout.addWidget(self.caution_frame)
+        result_layout.addWidget(self.alerts_area)
+        result_layout.addWidget(self.protection_label)
         result_layout.addLayout(result_buttons)
         result_layout.addSpacing(4)
         result_layout.addWidget(_caption("Base model (undefended)"))
@@ -245,24 +254,34 @@ class ResultsPanel(QScrollArea):
         base_name = result.display(result.base_diagnosis)
         confidence = result.base_probabilities.get(result.base_diagnosis, 0.0)
         self.base_label.setText(f"{base_name} · {100 * confidence:.1f} % confidence")
-        self.disagreement_frame.setVisible(result.disagrees_with_base)
-        if result.disagrees_with_base:
-            self.disagreement_label.setText(
-                f"The base model says {base_name}, but the defended vote says {result.display(result.diagnosis)}. "
-                "Possible adversarial input: review the image before relying on either.")
+        self._show_alerts(result)
+        self.protection_label.setText(result.protection or "")
+        self.protection_label.setVisible(bool(result.protection))
 
         labels = {name: result.display(name) for name in result.counts}
         self.histogram.show_votes(result.counts, labels, result.diagnosis)
         self.gauge.set_values(result.rm, result.rm_threshold, result.num_classes)
         for key, text in detail_values(result).items():
             self.detail_labels[key].setText(text)
-        self.caution_frame.setVisible(bool(result.caution))
-        self.caution_label.setText(result.caution or "")
         notes = result.notes
         self.notes_label.setText("\n".join(f"Note: {note}" for note in notes))
         self.notes_label.setVisible(bool(notes))
         self.result_area.setVisible(True)
         self.set_stale(False)
+
+    def _show_alerts(self, result: Result) -> None:
+        for frame, _ in self.alert_boxes:
+            self.alerts_layout.removeWidget(frame)
+            frame.deleteLater()
+        self.alert_boxes = []
+        for alert in result.alerts:
+            red = alert.code == BASE_DISAGREEMENT
+            frame, label = _alert_box("disagreement" if red else "caution", "error" if red else "warning")
+            frame.setProperty("alertCode", alert.code)
+            label.setText(f"<b>{html.escape(alert.title)}.</b> {html.escape(alert.message)}")
+            self.alerts_layout.addWidget(frame)
+            self.alert_boxes.append((frame, label))
+        self.alerts_area.setVisible(bool(self.alert_boxes))
 
     def set_stale(self, stale: bool) -> None:
         """Mark the shown result as out of date (settings or model changed since it was computed)."""

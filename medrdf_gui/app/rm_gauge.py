@@ -1,4 +1,5 @@
-"""The Robust Metric gauge: RM on a scale from −K to K, with the accept threshold marked.
+"""The Robust Metric gauge: RM on its scale from 0 to K (n_A ≥ n_B, so never negative), with the accept threshold
+marked.
 
 Why a gauge and not only the number: how far RM sits above or below the threshold is the whole message of the
 flag, and a position on a scale reads faster than two decimals compared in the head.
@@ -29,7 +30,7 @@ class RmGauge(QWidget):
         self.stale = False
         self.setMinimumHeight(64)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Robust Metric RM = K·(n_A − n_B)/n on [−K, K]; the mark is the accept threshold")
+        self.setToolTip("Robust Metric RM = K·(n_A − n_B)/n on [0, K]; the mark is the accept threshold")
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(320, 64)
@@ -44,7 +45,7 @@ class RmGauge(QWidget):
 
     def value_to_x(self, value: float, track: QRectF) -> float:
         k = float(self.k or 1)
-        fraction = (min(max(value, -k), k) + k) / (2 * k)
+        fraction = min(max(value, 0.0), k) / k
         return track.left() + fraction * track.width()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
@@ -68,10 +69,10 @@ class RmGauge(QWidget):
         painter.drawLine(QPointF(split, track.top() - 5), QPointF(split, track.bottom() + 5))
         painter.setPen(_TEXT)
         painter.drawText(QRectF(split - 60, 0, 120, 16), Qt.AlignmentFlag.AlignCenter, f"threshold {self.threshold:g}")
-        # Below the track: the RM marker with its value, and the scale ends −K, 0, K where they do not collide.
+        # Below the track: the RM marker with its value, and the scale ends 0 and K where they do not collide.
         label_top = track.bottom() + 13
         rm_x = self.value_to_x(self.rm, track) if self.rm is not None else None
-        for value in (-self.k, 0, self.k):
+        for value in (0, self.k):
             x = self.value_to_x(value, track)
             if rm_x is None or abs(x - rm_x) > 44:
                 painter.drawText(QRectF(x - 20, label_top, 40, 16), Qt.AlignmentFlag.AlignCenter, f"{value:g}")

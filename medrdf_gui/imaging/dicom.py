@@ -26,6 +26,7 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from ..alerts import DAMAGED_IMAGE, NOT_CHEST_RADIOGRAPH, Alert
 from .codestream import MAX_RATIO, RATIO_EXEMPT_BYTES, declared_size, inflated_size_exceeds
 from .errors import StudyLoadError
 from .guards import install_pydicom_privacy_filter, native_stderr_captured
@@ -390,12 +391,20 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     return None
 
 
-def _warnings(ds: Dataset, modality: str, body_part: str, frames: int, frame: int) -> list[str]:
-    notes: list[str] = []
+def _scope_alerts(modality: str, body_part: str) -> list[Alert]:
+    """What the file's own header says against it being a chest radiograph (an alert: the flag cannot be ACCEPT)."""
+    alerts: list[Alert] = []
     if modality not in RADIOGRAPH_MODALITIES:
-        notes.append(f"{modality or 'Unknown-modality'} image: the model was trained on chest radiographs (CR/DX).")
+        alerts.append(Alert(NOT_CHEST_RADIOGRAPH, f"{modality or 'Unknown-modality'} image: the model was trained on "
+                                                  "chest radiographs (CR/DX)."))
     if body_part and body_part not in _CHEST_BODY_PARTS:
-        notes.append(f"Body part is {body_part}, not chest: the model was trained on chest radiographs.")
+        alerts.append(Alert(NOT_CHEST_RADIOGRAPH, f"Body part is {body_part}, not chest: the model was trained on "
+                                                  "chest radiographs."))
+    return alerts
+
+
+def _warnings(ds: Dataset, frames: int, frame: int) -> list[str]:
+    notes: list[str] = []
     if frames > 1:
         notes.append(f"Multi-frame image: frame {frame + 1} of {frames} is shown and analysed.")
     if _text(ds, "LossyImageCompression") == "01":
@@ -452,6 +461,7 @@ def _study(ds: FileDataset, path: Path, frame: int) -> Study:
 
     if not np.all(np.isfinite(display)):
         raise StudyLoadError(f"{path.name}: the image contains invalid (non-finite) values.")
+    scope = _scope_alerts(modality, body_part)
     return Study(
         path=path,
         source_format="dicom",
@@ -471,5 +481,6 @@ def _study(ds: FileDataset, path: Path, frame: int) -> Study:
         default_window=default_window,
         identifiers=_identifiers(ds),
         tags=_tag_rows(ds),
-        warnings=_warnings(ds, modality, body_part, frames, frame) + notes,
+        warnings=[a.message for a in scope] + _warnings(ds, frames, frame) + notes,
+        alerts=scope + ([Alert(DAMAGED_IMAGE, DECODER_COMPLAINED)] if DECODER_COMPLAINED in notes else []),
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..alerts import Alert
 from .windowing import WindowPreset, render_window
 
 # DICOM keywords that identify a person or an encounter (a subset of PS3.15 Annex E's Basic Profile that
@@ -93,7 +94,8 @@ class Study:
     default_window: WindowPreset | None = None  # None when a VOI LUT sequence (not a window) defines `display`
     identifiers: dict[str, str] = field(default_factory=dict)
     tags: list[TagRow] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # everything the reader should know, alerts included
+    alerts: list[Alert] = field(default_factory=list)  # the warnings that keep a result from ACCEPT (alerts.py)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -15,6 +15,30 @@ from typing import Any
 from .errors import ModelLoadError
 
 
+def _setting_key(e: dict[str, Any]) -> tuple:
+    if e.get("noise") is None:  # the base model's row has no MedRDF setting
+        return (None, 0.0, None, 0.0)
+    return (e["noise"], float(e["sigma"]), e["denoiser"], 0.0 if e["denoiser"] == "none" else float(e["kernel"]))
+
+
+def _merge(recorded: list[dict[str, Any]], entries: list[dict[str, Any]], key: Any) -> int:
+    """Merge ``entries`` into ``recorded`` in place: new keys are appended, a known key is replaced only by a
+    measurement on at least as many images. Returns how many entries were added or replaced."""
+    index = {key(e): i for i, e in enumerate(recorded)}
+    changed = 0
+    for entry in entries:
+        i = index.get(key(entry))
+        if i is None:
+            index[key(entry)] = len(recorded)
+            recorded.append(dict(entry))
+        elif entry["images"] >= recorded[i]["images"]:
+            recorded[i] = dict(entry)
+        else:
+            continue
+        changed += 1
+    return changed
+
+
 @dataclass
 class ModelCard:
     name: str
@@ -35,6 +59,9 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     # natural accuracy per measured MedRDF setting (``medrdf evaluate --update-card``; robust/validation.py)
     defences: list[dict[str, Any]] = field(default_factory=list)
+    # measured worst-case accuracy under attack, per row (base model or a MedRDF setting) and ε
+    # (``medrdf evaluate --update-card``; robust/validation.py turns it into the result's protection notice)
+    robustness: list[dict[str, Any]] = field(default_factory=list)
     created: str = ""
     path: Path | None = field(default=None, compare=False)  # where the card was read from (not serialised)
 
@@ -53,23 +80,12 @@ class ModelCard:
     def merge_defences(self, entries: list[dict[str, Any]]) -> int:
         """Add measured defence settings; one replaces a recorded one of the same setting only when it was
         measured on at least as many images. Returns how many entries were added or replaced."""
+        return _merge(self.defences, entries, _setting_key)
 
-        def key(e: dict[str, Any]) -> tuple:
-            return (e["noise"], float(e["sigma"]), e["denoiser"], 0.0 if e["denoiser"] == "none" else float(e["kernel"]))
-
-        recorded = {key(e): i for i, e in enumerate(self.defences)}
-        changed = 0
-        for entry in entries:
-            i = recorded.get(key(entry))
-            if i is None:
-                recorded[key(entry)] = len(self.defences)
-                self.defences.append(dict(entry))
-            elif entry["images"] >= self.defences[i]["images"]:
-                self.defences[i] = dict(entry)
-            else:
-                continue
-            changed += 1
-        return changed
+    def merge_robustness(self, entries: list[dict[str, Any]]) -> int:
+        """Add measured worst-case accuracies (one per row and ε), by the same rule as :meth:`merge_defences`."""
+        return _merge(self.robustness, entries,
+                      lambda e: (e["row"], round(float(e["epsilon"]) * 255, 3), *_setting_key(e)))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

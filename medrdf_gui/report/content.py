@@ -13,6 +13,7 @@ import textwrap
 from typing import Any
 
 from ..imaging import Study
+from ..alerts import Alert
 from ..robust.result import Result, p_value_phrase
 
 Row = tuple[str, str]
@@ -141,7 +142,8 @@ def statistics_rows(result: Result) -> list[Row]:
         ("Top vote", f"{result.display(result.top_class)}: {result.n_a:,} of {result.n:,}"),
         ("Runner-up", f"{result.display(result.runner_up_class)}: {result.n_b:,}"),
         ("Binomial test", f"{p_value_phrase(result.p_value)} (α = {result.settings['alpha']:g})"),
-        ("Robust Metric", f"RM = {result.rm:.2f} (threshold {result.rm_threshold:g}, range ±{result.num_classes})"),
+        ("Robust Metric", f"RM = {result.rm:.2f} (threshold {result.rm_threshold:g}, range 0–{result.num_classes})"),
+        ("RM rule (paper)", "accept" if result.rm_verdict == "accept" else "re-evaluate"),
         ("p_A lower bound", f"{result.pa_lower_clopper_pearson:.4f} Clopper–Pearson, {result.pa_lower_bound:.4f} Hoeffding"),
     ]
     if result.certified_radius is not None:
@@ -154,5 +156,5 @@ def base_text(result: Result) -> str:
     return f"Base (undefended) model: {result.display(result.base_diagnosis)} ({100 * p:.1f} %)"
 
 
-DISAGREEMENT = ("WARNING: the base model and the defended vote disagree — possible adversarial input; "
-                "review the image.")
+def alert_text(alert: Alert) -> str:
+    return f"{alert.title.upper()}: {alert.message}"

@@ -17,6 +17,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..alerts import BASE_DISAGREEMENT
 from ..imaging import Study
 from ..robust.result import Result
 from . import content
@@ -107,12 +108,18 @@ def _result_block(fig: Figure, result: Result, top: float) -> float:
     y -= max(0.022, 0.013 * len(reason) + 0.006)
     fig.text(LEFT, y, content.base_text(result), fontsize=8, va="top")
     y -= 0.015
-    if result.disagrees_with_base:
-        lines = textwrap.wrap(content.DISAGREEMENT, 70)
-        fig.text(LEFT, y, "\n".join(lines), fontsize=8, weight="bold", color="#b71c1c", va="top", linespacing=1.3)
-        y -= 0.0135 * len(lines)
-    for warning in result.warnings[:2]:  # in full: a setting caution must be read, not guessed at
-        lines = textwrap.wrap("Note: " + warning, 88)[:5]
+    for alert in result.alerts:  # in full: what keeps the flag from ACCEPT must be read, not guessed at
+        red = alert.code == BASE_DISAGREEMENT
+        lines = textwrap.wrap(content.alert_text(alert), 80)[:5]
+        fig.text(LEFT, y, "\n".join(lines), fontsize=7.5, weight="bold", color="#b71c1c" if red else NOTE_AMBER,
+                 va="top", linespacing=1.25)
+        y -= 0.0122 * len(lines) + 0.002
+    if result.protection:  # the model's measured protection, beside the verdict on every report
+        lines = textwrap.wrap(result.protection, 88)[:3]
+        fig.text(LEFT, y, "\n".join(lines), fontsize=7, color=KEY_GREY, style="italic", va="top", linespacing=1.25)
+        y -= 0.0115 * len(lines) + 0.002
+    for warning in result.notes[:2]:
+        lines = textwrap.wrap("Note: " + warning, 88)[:3]
         fig.text(LEFT, y, "\n".join(lines), fontsize=7, color=NOTE_AMBER, va="top", linespacing=1.25)
         y -= 0.0115 * len(lines) + 0.002
     stats_x = 0.53
@@ -168,27 +175,28 @@ def _histogram(fig: Figure, result: Result, rect: tuple[float, float, float, flo
 
 
 def _gauge(fig: Figure, result: Result, rect: tuple[float, float, float, float]) -> None:
-    """RM on its full range [−K, K], the accept region (RM ≥ threshold) green, the rest amber."""
+    """RM on its range [0, K] (n_A ≥ n_B, so never negative), the accept region (RM ≥ threshold) green, the rest
+    amber; the marker takes the final flag's colour, so an alert shows even where RM is in the green."""
     k = result.num_classes
     ax = fig.add_axes(rect)
     thr = result.rm_threshold
-    ax.axvspan(-k, thr, color="#ffe0a3")
+    ax.axvspan(0, thr, color="#ffe0a3")
     ax.axvspan(thr, k, color="#c8e6c9")
     ax.axvline(thr, color="#333333", linestyle="--", linewidth=1)
     ax.text(thr, 1.04, f"threshold {thr:g}", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6.5)
-    rm = float(np.clip(result.rm, -k, k))
+    rm = float(np.clip(result.rm, 0, k))
     ax.plot([rm], [0.62], marker="D", markersize=7, color=content.FLAG_COLOURS[result.verdict], markeredgecolor="black",
             markeredgewidth=0.6, clip_on=False, zorder=3)
-    align = "right" if rm > 0.6 * k else "left" if rm < -0.6 * k else "center"
+    align = "right" if rm > 0.8 * k else "left" if rm < 0.2 * k else "center"
     nudge = {"right": -0.04 * k, "left": 0.04 * k, "center": 0.0}[align]
     ax.text(rm + nudge, 0.22, f"RM = {result.rm:.2f}", ha=align, va="center", fontsize=7.5, weight="bold", zorder=4)
-    ax.set_xlim(-k, k)
+    ax.set_xlim(0, k)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
-    ax.set_xticks(range(-k, k + 1))
+    ax.set_xticks(range(0, k + 1))
     ax.tick_params(axis="x", labelsize=6.5)
     ax.set_title("Robust Metric RM = K·(n_A − n_B)/n", fontsize=8, pad=12)
-    ax.text(-k + 0.03 * k, 0.84, "re-evaluate", fontsize=6.5, color="#8a5a00", va="center")
+    ax.text(0.03 * k, 0.84, "re-evaluate", fontsize=6.5, color="#8a5a00", va="center")
     ax.text(k - 0.03 * k, 0.84, "accept", fontsize=6.5, color="#1b5e20", va="center", ha="right")
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .._version import __version__
+from ..alerts import BASE_DISAGREEMENT, UNVALIDATED_SETTING, Alert
 from .denoise import make_denoiser
 from .device import describe_device, resolve_device
 from .errors import Cancelled, EngineError
@@ -24,8 +25,8 @@ from .noise import make_noise
 from .result import Result
 from .sequential import check_settled
 from .settings import RobustSettings, default_threshold
-from .validation import defence_caution
-from .vote import certified_radius, decide
+from .validation import defence_caution, protection_notice
+from .vote import VoteOutcome, certified_radius, decide
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -86,6 +87,21 @@ class VoteSampler:
             if stop is not None and done < n and stop(counts.cpu().numpy()):
                 break
         return counts.cpu().numpy()
+
+
+def run_alerts(classes: list[str], outcome: VoteOutcome, base_label: int, caution: str | None,
+               display_names: dict[str, str]) -> list[Alert]:
+    """The alerts the vote itself raises: the base model disagrees with a kept vote (a possible adversarial
+    input: the defence changed the answer), and settings not validated for this model."""
+    found: list[Alert] = []
+    if not outcome.abstained and outcome.label != base_label:
+        name = lambda c: display_names.get(c, c)  # noqa: E731
+        found.append(Alert(BASE_DISAGREEMENT, (
+            f"The base model says {name(classes[base_label])}, but the defended vote says "
+            f"{name(classes[outcome.top])}. Possible adversarial input: review the image before relying on either.")))
+    if caution:
+        found.append(Alert(UNVALIDATED_SETTING, caution))
+    return found
 
 
 def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = None, *,
@@ -156,6 +172,8 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
     base_label = int(np.argmax(probabilities))
     used = settings.with_(seed=seed, threshold=threshold, batch_size=sampler.batch_size)
     caution = defence_caution(card, settings)
+    display_names = dict(card.display_names) if card else {}
+    alerts = run_alerts(classes, outcome, base_label, caution, display_names)
     return Result(
         diagnosis=None if outcome.abstained else classes[outcome.top],
         label=outcome.label,
@@ -173,7 +191,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         p_value=outcome.p_value,
         rm=outcome.rm,
         rm_threshold=threshold,
-        verdict=outcome.verdict,
+        rm_verdict=outcome.verdict,
         pa_lower_bound=outcome.pa_lower_hoeffding,
         pa_lower_clopper_pearson=outcome.pa_lower_clopper_pearson,
         certified_radius=radius,
@@ -185,9 +203,11 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         device=describe_device(device),
         seed=seed,
         elapsed_s=round(time.perf_counter() - started, 3),
-        display_names=dict(card.display_names) if card else {},
+        display_names=display_names,
         warnings=[caution] if caution else [],
         caution=caution,
+        alerts=alerts,
+        protection=protection_notice(card, settings),
         app_version=__version__,
         timestamp=timestamp,
     )

@@ -1,10 +1,21 @@
 """The one Result of a MedRDF run. The CLI's JSON, the GUI panels, the report and the audit log all read this
-object; none of them recomputes a number."""
+object; none of them recomputes a number.
+
+Two flags: ``rm_verdict`` is the paper's rule (accept when the vote is significant and RM ≥ threshold);
+``verdict``, the flag the reader sees, is ``accept`` only when that rule accepts *and* no alert stands
+(alerts.py). It is derived, never stored, so it cannot disagree with its parts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .. import alerts as alert_codes
+from ..alerts import Alert
+
+if TYPE_CHECKING:
+    from ..imaging import Study
 
 
 def format_p_value(p: float) -> str:
@@ -33,7 +44,7 @@ class Result:
     p_value: float
     rm: float
     rm_threshold: float
-    verdict: str  # "accept" | "re-evaluate"
+    rm_verdict: str  # the paper's RM rule: "accept" | "re-evaluate"
     pa_lower_bound: float  # Hoeffding form (paper eq. 10)
     pa_lower_clopper_pearson: float
     certified_radius: float | None  # gaussian noise only (Cohen et al. 2019), else None
@@ -51,10 +62,26 @@ class Result:
     image_sha256: str = ""  # pixel hash of the analysed image (set by the caller that loaded it)
     display_names: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # the settings were not validated for this model (robust/validation.py); also the first of ``warnings``
+    # the settings were not validated for this model (robust/validation.py); also an alert and a warning
     caution: str | None = None
+    alerts: list[Alert] = field(default_factory=list)  # evidence against vouching for this result (alerts.py)
+    protection: str | None = None  # standing notice: the model's measured protection (robust/validation.py)
     app_version: str = ""
     timestamp: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """The flag the reader sees: ACCEPT only when the RM rule accepts and no alert stands."""
+        return "accept" if self.rm_verdict == "accept" and not self.alerts else "re-evaluate"
+
+    def add_alerts(self, more: list[Alert]) -> None:
+        self.alerts = alert_codes.merge(self.alerts, more)
+
+    def attach_study(self, study: "Study") -> None:
+        """Tie the result to the image it was computed on: pixel hash, the loader's warnings and alerts."""
+        self.image_sha256 = study.pixel_sha256()
+        self.warnings.extend(w for w in study.warnings if w not in self.warnings)
+        self.add_alerts(study.alerts)
 
     @property
     def disagrees_with_base(self) -> bool:
@@ -63,8 +90,9 @@ class Result:
 
     @property
     def notes(self) -> list[str]:
-        """The warnings other than the settings caution, which every surface shows on its own, more prominently."""
-        return [w for w in self.warnings if w != self.caution]
+        """The warnings that are not alerts (alerts are shown on their own, more prominently)."""
+        shown = {a.message for a in self.alerts}
+        return [w for w in self.warnings if w not in shown]
 
     @property
     def num_classes(self) -> int:
@@ -76,21 +104,30 @@ class Result:
         return self.display_names.get(class_name, class_name)
 
     def reason(self) -> str:
-        """One sentence on why the flag is what it is."""
+        """Why the flag is what it is: the RM rule's sentence, preceded by the alerts when they overrule it."""
+        if self.rm_verdict == "accept" and self.alerts:
+            titles = "; ".join(dict.fromkeys(a.title.lower() for a in self.alerts))
+            return f"The vote is decisive (RM = {self.rm:.2f} ≥ {self.rm_threshold:g}), but the app cannot vouch for it: {titles}."
+        return self.rm_reason()
+
+    def rm_reason(self) -> str:
+        """One sentence on the paper's RM rule: abstention, or RM against the threshold."""
         if self.abstained:
             return (f"Abstained: the vote {self.n_a} vs {self.n_b} is not significant "
                     f"({p_value_phrase(self.p_value)} > α = {self.settings['alpha']:g}).")
         if self.rm_interval is not None and self.n_used < self.n:
             lo, hi = self.rm_interval
-            side = "≥" if self.verdict == "accept" else "<"
+            side = "≥" if self.rm_verdict == "accept" else "<"
             return (f"RM = {self.rm:.2f}, confidence interval [{lo:.2f}, {hi:.2f}] {side} threshold "
                     f"{self.rm_threshold:g}: settled after {self.n_used:,} of at most {self.n:,} copies.")
-        if self.verdict == "accept":
+        if self.rm_verdict == "accept":
             return f"RM = {self.rm:.2f} ≥ threshold {self.rm_threshold:g}: the vote is decisive."
         return f"RM = {self.rm:.2f} < threshold {self.rm_threshold:g}: the vote is too close to trust without review."
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["verdict"] = self.verdict
+        data["alert_codes"] = alert_codes.codes(self.alerts)
         data["disagrees_with_base"] = self.disagrees_with_base
         data["reason"] = self.reason()
         return data

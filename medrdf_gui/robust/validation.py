@@ -76,3 +76,44 @@ def defence_caution(card: Any, settings: RobustSettings) -> str | None:
     return (f"With {chosen} this model's natural accuracy was {match['natural_accuracy']:.1f} % against "
             f"{match['base_accuracy']:.1f} % without MedRDF ({match['images']} test images): its verdicts are "
             f"unreliable even when the vote is decisive. {advice}")
+
+
+# Worst-case accuracy (%) at ε = 8/255 below which the notice says the model is not protected: below half of the
+# diagnoses an attacker who targets the image decides most outcomes.
+PROTECTED_FLOOR = 50.0
+REFERENCE_EPS = 8 / 255  # the paper's budget, the one the notice quotes when it was measured
+
+
+def _robustness_entry(card: Any, settings: RobustSettings) -> tuple[dict[str, Any] | None, bool]:
+    """The card's measurement that describes a result with ``settings``: the MedRDF row of the same setting when
+    measured, else the base model's row; at the reference ε when measured, else the largest ε; the one on the
+    most images. Second value: whether it is the MedRDF row."""
+    entries = list(getattr(card, "robustness", None) or [])
+    medrdf = [e for e in entries if e.get("row") == "medrdf" and _same_defence(e, settings)]
+    pool = medrdf or [e for e in entries if e.get("row") == "base"]
+    if not pool:
+        return None, False
+    at_reference = [e for e in pool if math.isclose(float(e["epsilon"]), REFERENCE_EPS, rel_tol=1e-3)]
+    pool = at_reference or [max(pool, key=lambda e: float(e["epsilon"]))]
+    return max(pool, key=lambda e: e["images"]), bool(medrdf)
+
+
+def protection_notice(card: Any, settings: RobustSettings) -> str | None:
+    """The standing notice beside every verdict: how well the model (with MedRDF at these settings, when that
+    was measured) kept its diagnoses under attack. A fact about the model, not an alert about the image.
+    None only when there is no card (a bare module passed to the engine)."""
+    if card is None:
+        return None
+    entry, is_medrdf = _robustness_entry(card, settings)
+    if entry is None:
+        return ("Not measured against a deliberate perturbation: treat this model's diagnoses as unprotected "
+                "against adversarial images.")
+    what = "With these settings, MedRDF" if is_medrdf else "The model alone (these settings were not measured)"
+    attacks = entry.get("attacks") or []
+    eps = float(entry["epsilon"]) * 255
+    acc = float(entry["worst_case_accuracy"])
+    fact = (f"{what} kept {acc:.1f} % of {entry['images']} {entry.get('data', 'test')} diagnoses when each image "
+            f"met the worst of {len(attacks)} attack{'s' if len(attacks) != 1 else ''} at ε = {eps:g}/255.")
+    if acc < PROTECTED_FLOOR:
+        return f"Not protected against a deliberate perturbation. {fact}"
+    return f"Measured protection: {fact}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from medrdf_gui.alerts import BASE_DISAGREEMENT, UNVALIDATED_SETTING, Alert
 from medrdf_gui.app.results_panel import detail_values
 from medrdf_gui.modelzoo.testing import write_untrained_model
 from medrdf_gui.robust import Result
@@ -46,7 +47,8 @@ def test_result_widgets_show_the_engines_numbers(qtbot, analysis_window) -> None
     assert panel.reason_label.text() == result.reason()
     base_confidence = 100 * result.base_probabilities[result.base_diagnosis]
     assert panel.base_label.text() == f"{result.display(result.base_diagnosis)} · {base_confidence:.1f} % confidence"
-    assert panel.disagreement_frame.isHidden() == (not result.disagrees_with_base)
+    assert [f.property("alertCode") for f, _ in panel.alert_boxes] == [a.code for a in result.alerts]
+    assert panel.verdict_badge.text() == ("ACCEPT" if result.verdict == "accept" else "RE-EVALUATE")
     assert panel.histogram.counts == result.counts and sum(result.counts.values()) == result.n == 200
     assert (panel.gauge.rm, panel.gauge.threshold, panel.gauge.k) == (result.rm, result.rm_threshold, 3)
     for key, text in detail_values(result).items():
@@ -226,27 +228,33 @@ def test_disagreement_and_abstention_are_conspicuous(qtbot, analysis_window) -> 
     window = analysis_window
     result = run_to_result(qtbot, window)
     others = [c for c in result.classes if c != result.diagnosis]
-    disagreeing = dataclasses.replace(result, base_diagnosis=others[0])
+    alert = Alert(BASE_DISAGREEMENT, "The base model says X, but the defended vote says Y. Possible adversarial input.")
+    disagreeing = dataclasses.replace(result, base_diagnosis=others[0], rm_verdict="accept", alerts=[alert])
     panel = window.results_panel
     panel.show_result(disagreeing)
-    assert disagreeing.disagrees_with_base and not panel.disagreement_frame.isHidden()
-    assert "Possible adversarial input" in panel.disagreement_label.text()
-    abstained = dataclasses.replace(result, diagnosis=None, label=None, abstained=True, verdict="re-evaluate")
+    assert [f.property("alertCode") for f, _ in panel.alert_boxes] == [BASE_DISAGREEMENT]
+    assert panel.alert_boxes[0][0].objectName() == "disagreement" and not panel.alerts_area.isHidden()
+    assert "Possible adversarial input" in panel.alert_boxes[0][1].text()
+    assert panel.verdict_badge.text() == "RE-EVALUATE"  # the RM rule accepted, the alert overrules it
+    abstained = dataclasses.replace(result, diagnosis=None, label=None, abstained=True, rm_verdict="re-evaluate",
+                                    alerts=[])
     panel.show_result(abstained)
     assert panel.diagnosis_label.text() == "Abstained"
     assert panel.verdict_badge.text() == "RE-EVALUATE"
     assert panel.reason_label.text() == abstained.reason()
-    assert panel.disagreement_frame.isHidden()
+    assert panel.alert_boxes == [] and panel.alerts_area.isHidden()
 
 
 def test_a_setting_caution_sits_under_the_verdict_not_among_the_notes(qtbot, analysis_window) -> None:
     result = run_to_result(qtbot, analysis_window)
     panel = analysis_window.results_panel
-    assert panel.caution_frame.isHidden()  # the tiny card records no measurements: nothing to caution about
+    assert not any(a.code == UNVALIDATED_SETTING for a in result.alerts)  # the tiny card records no measurements
     caution = "Gaussian σ = 0.1 without a denoiser was never validated for this model: ..."
-    cautioned = dataclasses.replace(result, caution=caution, warnings=[caution, "The image was lossy-compressed."])
+    cautioned = dataclasses.replace(result, caution=caution, warnings=[caution, "The image was lossy-compressed."],
+                                    alerts=[Alert(UNVALIDATED_SETTING, caution)])
     panel.show_result(cautioned)
-    assert not panel.caution_frame.isHidden() and panel.caution_label.text() == caution
+    (frame, label), = panel.alert_boxes
+    assert frame.objectName() == "caution" and caution in label.text()
     assert panel.notes_label.text() == "Note: The image was lossy-compressed."
 
 
