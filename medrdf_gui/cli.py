@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="σ in pixels of the GS rows' gaussian smoothing (default 1; --kernel is the MF rows' window)")
     _add_common_options(e)
 
+    tb = sub.add_parser("tables", help="rebuild the flag tables (TABLE IX, silent flips, alerts as detectors) "
+                                       "from evaluation records")
+    tb.add_argument("records", nargs="+", type=Path, help="records.jsonl files of `medrdf evaluate` (.gz accepted)")
+    tb.add_argument("--row", default="MedRDF salt-pepper + MF", help="the MedRDF row (default: the paper's)")
+    tb.add_argument("--attacks", default=None,
+                    help="comma-separated attacks in table order (default: every attack in the records, natural first)")
+    tb.add_argument("--kind", default="ix,flips,alerts", help="comma-separated: ix, flips, alerts")
+
     t = sub.add_parser("train", help="train (or resume) a shipped model's recipe, then export it into models/")
     t.add_argument("recipe", help="recipe name, e.g. cxr3-resnet18")
     t.add_argument("--data-dir", type=Path, default=None, help="data root (default ../shared/data or $MEDRDF_DATA_DIR)")
@@ -338,21 +346,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _, md_path = evaluation.write_tables()
     print(md_path.read_text(), end="")
     if args.update_card:
-        _update_card(model.card, evaluation.defence_entries())
+        _update_card(model.card, evaluation.defence_entries(), evaluation.robustness_entries())
     return EXIT_OK
 
 
-def _update_card(card: Any, entries: list[dict]) -> None:
-    """Merge measured defence settings into the model card file (the weights and their hash are untouched)."""
+def _update_card(card: Any, entries: list[dict], robustness: list[dict]) -> None:
+    """Merge measured defence settings and worst-case accuracies into the model card file (the weights and their
+    hash are untouched)."""
     if card.path is None:
         raise CliError("The model card has no file to update.", EXIT_FAILURE)
     changed = card.merge_defences(entries)
+    measured = card.merge_robustness(robustness)
     try:
         card.save(card.path)
     except OSError as exc:
         raise CliError(f"Cannot write the model card {card.path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
-    print(f"model card {card.path}: {changed} validated-defence entr{'y' if changed == 1 else 'ies'} recorded",
-          file=sys.stderr)
+    print(f"model card {card.path}: {changed} validated-defence entr{'y' if changed == 1 else 'ies'} and "
+          f"{measured} robustness entr{'y' if measured == 1 else 'ies'} recorded", file=sys.stderr)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -378,8 +388,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tables(args: argparse.Namespace) -> int:
+    from .attacks import tables
+
+    kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in ("ix", "flips", "alerts")]
+    if unknown:
+        raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: ix, flips, alerts).", EXIT_USAGE)
+    missing = [str(p) for p in args.records if not p.is_file()]
+    if missing:
+        raise CliError(f"No such records file: {', '.join(missing)}.", EXIT_USAGE)
+    try:
+        records = tables.load_records(args.records)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CliError(f"Cannot read the records: {exc}.", EXIT_USAGE) from None
+    flagged = [r for r in records if r["row"] == args.row and "verdict" in r]
+    if not flagged:
+        raise CliError(f"No records of row '{args.row}' carry the final flag (records older than it cannot be "
+                       "re-tabulated; rerun the evaluation).", EXIT_USAGE)
+    if args.attacks:
+        attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
+    else:
+        seen = list(dict.fromkeys(r["attack"] for r in flagged))
+        attacks = sorted(seen, key=lambda a: a != tables.NATURAL)
+    out = []
+    if "ix" in kinds:
+        out += ["TABLE IX (shares in % of each test set)", "", tables.markdown(*tables.table_ix(records, args.row, attacks)), ""]
+    if "flips" in kinds:
+        f = tables.silent_flips(records, args.row, attacks)
+        out += [f"Silent flips, worst attack per image ({', '.join(a for a in attacks if a != tables.NATURAL)}), "
+                f"{f.images} images: {f.silent:.1f} % silent (wrong and ACCEPT), {f.wrong:.1f} % wrong under some "
+                f"attack; clean: {f.clean_correct_accepted:.1f} % correct and ACCEPT.", ""]
+    if "alerts" in kinds:
+        out += ["Alerts as detectors: % of wrong attacked diagnoses flagged (count), false alarms on clean correct "
+                "images", "", tables.markdown(*tables.alert_detection(records, args.row, attacks)), ""]
+    print("\n".join(out), end="")
+    return EXIT_OK
+
+
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "tables": cmd_tables}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

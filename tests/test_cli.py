@@ -159,7 +159,31 @@ def test_evaluate_update_card_records_the_validated_defences(capsys, tmp_path: P
                           "--attacks", "fgsm", "--denoisers", "none,median", "--n", "20", "--batch-size", "20",
                           "--limit", "3", "--update-card", "--out", str(tmp_path / "eval"))
     assert code == 0, err
-    assert "2 validated-defence entries recorded" in err
+    assert "2 validated-defence entries and 3 robustness entries recorded" in err
     card = ModelCard.load(card_path)
     assert [(e["denoiser"], e["images"], e["n"]) for e in card.defences] == [("none", 3, 20), ("median", 3, 20)]
+    assert [(e["row"], e.get("denoiser"), e["images"], e["attacks"]) for e in card.robustness] == [
+        ("base", None, 3, ["fgsm"]), ("medrdf", "none", 3, ["fgsm"]), ("medrdf", "median", 3, ["fgsm"])]
+    worst_column = {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in out.splitlines()
+                    if line.startswith("| ")}
+    assert float(worst_column["Base model"]) == card.robustness[0]["worst_case_accuracy"]
+    assert card.robustness[0]["epsilon"] == pytest.approx(8 / 255)
     assert (tmp_path / "models" / "card-under-test.safetensors").read_bytes() == weights_before
+
+
+def test_tables_rebuild_the_flag_tables_from_evaluation_records(capsys, tmp_path: Path, data_dir: Path,
+                                                                tiny_model_card: Path) -> None:
+    code, _, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                        "--attacks", "fgsm", "--n", "20", "--batch-size", "20", "--limit", "3", "--out", str(tmp_path))
+    assert code == 0, err
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    voted = [r for r in records if r["row"] != "Base model"]
+    assert all({"pred", "rm", "rm_verdict", "verdict", "alerts", "base_label"} <= r.keys() for r in voted)
+    code, out, err = _run(capsys, "tables", str(tmp_path / "records.jsonl"))
+    assert code == 0, err
+    assert "| Test set | Images | C.&R." in out and "| natural | 3 |" in out and "| fgsm | 3 |" in out
+    assert "Silent flips, worst attack per image (fgsm), 3 images" in out and "| any alert |" in out
+    code, _, err = _run(capsys, "tables", str(tmp_path / "records.jsonl"), "--row", "MedRDF gaussian + GS")
+    assert code == 2 and "carry the final flag" in err
+    code, _, err = _run(capsys, "tables", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "No such records file" in err

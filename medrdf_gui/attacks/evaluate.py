@@ -90,9 +90,13 @@ class Evaluation:
                         linf: float, seed: int) -> None:
         """Run MedRDF's vote on ``x_adv`` for one row and record whether it names the true class."""
         r = robust_predict(self.model, x_adv, self._row_settings(defence).with_(seed=seed))
+        # everything the flag tables re-tabulate (TABLE IX, silent flips, alerts as detectors): the vote's label,
+        # RM, the paper's rule, the final flag with its alert codes, and the base model on the same image
         self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
                       "correct": (not r.abstained) and r.label == label, "abstained": r.abstained, "linf": linf,
-                      "kernel": defence.kernel, "n_used": r.n_used})
+                      "kernel": defence.kernel, "n_used": r.n_used, "pred": r.label, "rm": r.rm,
+                      "rm_verdict": r.rm_verdict, "verdict": r.verdict, "alerts": [a.code for a in r.alerts],
+                      "base_label": r.base_label})
 
     def _attack_generator(self, chunk: list[tuple[Path, int]], attack: AttackSpec, device: torch.device,
                           defence: Defence | None = None) -> torch.Generator:
@@ -145,7 +149,8 @@ class Evaluation:
                 for i, (path, label) in enumerate(chunk):
                     if (path.name, attack.name, BASE_ROW) not in self.done:
                         self._record({"file": path.name, "label": label, "attack": attack.name, "row": BASE_ROW,
-                                      "correct": preds[i] == label, "abstained": False, "linf": linf[i]})
+                                      "correct": preds[i] == label, "abstained": False, "linf": linf[i],
+                                      "pred": preds[i]})
                     for defence in self.defences:
                         if (path.name, attack.name, defence.row) not in self.done:
                             self._record_defence(path, label, attack, defence, x_adv[i : i + 1], linf[i],
@@ -157,7 +162,8 @@ class Evaluation:
         the share of images the row gets right under every one of its attacks (natural included), over the
         images whose row is complete. It is the figure a per-image adaptive adversary, free to pick the attack,
         would leave standing."""
-        header = ["Model"] + [a.label for a in self.attacks] + ([WORST_CASE] if len(self.attacks) > 1 else [])
+        columns = [a.header(len(self.model.classes)) for a in self.attacks]
+        header = ["Model"] + columns + ([WORST_CASE] if len(self.attacks) > 1 else [])
         files = {f.name for f, _ in self.files}
         rows = []
         for row in [BASE_ROW] + [d.row for d in self.defences]:
@@ -177,13 +183,50 @@ class Evaluation:
             rows.append(cells)
         return header, rows
 
-    def _worst_case(self, row: str, files: set[str]) -> str:
-        attacks = [a.name for a in self.attacks if row != BASE_ROW or not a.adaptive]
+    def _row_attacks(self, row: str) -> list[str]:
+        return [a.name for a in self.attacks if row != BASE_ROW or not a.adaptive]
+
+    def _complete(self, row: str, files: Iterable[str]) -> list[list[dict]]:
+        """Per image with a record for every attack of the row: those records (natural included)."""
+        attacks = self._row_attacks(row)
         outcomes = [[self.done.get((f, a, row)) for a in attacks] for f in sorted(files)]
-        complete = [recs for recs in outcomes if all(r is not None for r in recs)]
+        return [recs for recs in outcomes if all(r is not None for r in recs)]
+
+    def _worst_case(self, row: str, files: set[str]) -> str:
+        complete = self._complete(row, files)
         if not complete:
             return "—"
         return f"{100 * sum(all(r['correct'] for r in recs) for recs in complete) / len(complete):.1f}"
+
+    def robustness_entries(self) -> list[dict]:
+        """Per row, the worst-case accuracy over the images complete for all its attacks (and its class-balanced
+        form): what a model card's ``robustness`` records and the protection notice quotes. Empty when the run
+        attacked nothing."""
+        if not any(a.name != "natural" for a in self.attacks):
+            return []
+        entries = []
+        for row, defence in [(BASE_ROW, None), *[(d.row, d) for d in self.defences]]:
+            complete = self._complete(row, (f.name for f, _ in self.files))
+            if not complete:
+                continue
+            per_class: dict[int, list[bool]] = {}
+            for recs in complete:
+                per_class.setdefault(recs[0]["label"], []).append(all(r["correct"] for r in recs))
+            worst = sum(all(r["correct"] for r in recs) for recs in complete) / len(complete)
+            nat = self._row_attacks(row).index("natural")  # parse_attacks always includes it
+            natural = sum(recs[nat]["correct"] for recs in complete) / len(complete)
+            entry = {"row": "base" if defence is None else "medrdf", "epsilon": self.eps,
+                     "worst_case_accuracy": round(100 * worst, 1), "natural_accuracy": round(100 * natural, 1),
+                     "balanced_worst_case_accuracy": round(100 * sum(sum(v) / len(v) for v in per_class.values())
+                                                           / len(per_class), 1),
+                     "attacks": [a for a in self._row_attacks(row) if a != "natural"], "images": len(complete),
+                     "data": self.split_name}
+            if defence is not None:
+                entry.update({"noise": defence.noise, "sigma": self.settings.sigma, "denoiser": defence.denoiser,
+                              "kernel": defence.kernel, "n": self.settings.n, "sampling": self.settings.sampling,
+                              "alpha": self.settings.alpha})
+            entries.append(entry)
+        return entries
 
     def defence_entries(self) -> list[dict]:
         """The natural accuracy each MedRDF row keeps, against the base model on the same images, for the rows

@@ -1,0 +1,158 @@
+"""Tables rebuilt from raw evaluation records: the flag a reader sees, measured (TABLE IX, silent flips, alerts as
+detectors).
+
+``medrdf evaluate`` appends one record per (image, attack, row) with the vote's label, RM, the paper's RM rule
+(``rm_verdict``), the final flag (``verdict``) and the alert codes. Everything here is a pure function of those
+records, so each table in the docs is rebuilt by ``medrdf tables`` from the records committed beside it.
+
+Definitions:
+* **C.** correct: the row names the true class (an abstention is not correct).
+* **R.** the paper's "robust evaluation", RM ≥ threshold (``rm_verdict == "accept"``); the app's own flag adds the
+  alerts (``verdict == "accept"``). Both are tabulated: the paper's rule is what TABLE IX measures, the final flag
+  is what the radiologist reads.
+* **Silent flip**: an attacked image whose diagnosis is wrong while the flag says ACCEPT; per image, *worst case*
+  over the attacks of the table (an image counts once if any attack flips it silently).
+* **Alert as a detector**: the share of successfully attacked images (wrong diagnosis) that an alert flags, and
+  its false alarms: the share of clean, correctly diagnosed images it flags.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+NATURAL = "natural"
+UNION = "any alert"
+
+
+def load_records(paths: Iterable[Path]) -> list[dict]:
+    """Records from ``records.jsonl`` files (``.gz`` read as gzip); a later record of the same (file, attack, row)
+    replaces an earlier one, as the resumable evaluation does."""
+    merged: dict[tuple[str, str, str], dict] = {}
+    for path in paths:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    rec = json.loads(line)
+                    merged[(rec["file"], rec["attack"], rec["row"])] = rec
+    return list(merged.values())
+
+
+def _flagged(rec: dict) -> bool:
+    """The record carries the final flag (records written before the flag existed do not)."""
+    return "verdict" in rec and "rm_verdict" in rec
+
+
+def _by_attack(records: list[dict], row: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for rec in records:
+        if rec["row"] == row and _flagged(rec):
+            out[rec["attack"]].append(rec)
+    return out
+
+
+@dataclass(frozen=True)
+class FlagShares:
+    """TABLE IX's four shares (%) for one attack, by one flag rule."""
+
+    images: int
+    c_r: float
+    c_not_r: float
+    not_c_not_r: float
+    not_c_r: float  # silent flips (wrong and accepted)
+
+
+def flag_shares(recs: list[dict], rule: str = "verdict") -> FlagShares:
+    """The four shares of ``recs`` with R. read from ``rule`` ("verdict": the final flag, "rm_verdict": RM only)."""
+    n = len(recs)
+    if n == 0:
+        return FlagShares(0, 0.0, 0.0, 0.0, 0.0)
+    cells = defaultdict(int)
+    for rec in recs:
+        cells[(bool(rec["correct"]), rec[rule] == "accept")] += 1
+    pct = lambda k: 100.0 * cells[k] / n  # noqa: E731
+    return FlagShares(n, pct((True, True)), pct((True, False)), pct((False, False)), pct((False, True)))
+
+
+def table_ix(records: list[dict], row: str, attacks: list[str]) -> tuple[list[str], list[list[str]]]:
+    """TABLE IX for one MedRDF row: per attack, the four shares by the paper's rule and by the final flag."""
+    header = ["Test set", "Images", "C.&R.", "C.&Not-R.", "Not-C.&Not-R.", "Not-C.&R. (silent)",
+              "Final flag: C.&R.", "Final flag: Not-C.&R. (silent)"]
+    by_attack = _by_attack(records, row)
+    rows = []
+    for attack in attacks:
+        recs = by_attack.get(attack, [])
+        if not recs:
+            continue
+        rm, final = flag_shares(recs, "rm_verdict"), flag_shares(recs, "verdict")
+        rows.append([attack, str(rm.images), f"{rm.c_r:.1f}", f"{rm.c_not_r:.1f}", f"{rm.not_c_not_r:.1f}",
+                     f"{rm.not_c_r:.1f}", f"{final.c_r:.1f}", f"{final.not_c_r:.1f}"])
+    return header, rows
+
+
+@dataclass(frozen=True)
+class SilentFlips:
+    images: int  # images with a record for every listed attack and for natural
+    silent: float  # % of images some attack flipped silently (wrong and ACCEPT), worst case per image
+    wrong: float  # % of images some attack made wrong (flagged or not)
+    clean_correct_accepted: float  # % of the same images correct and ACCEPT without attack
+
+
+def silent_flips(records: list[dict], row: str, attacks: list[str], rule: str = "verdict") -> SilentFlips:
+    """Worst case per image over ``attacks`` (natural excluded from the attacks, used for the clean figure)."""
+    per_image: dict[str, dict[str, dict]] = defaultdict(dict)
+    for rec in records:
+        if rec["row"] == row and _flagged(rec):
+            per_image[rec["file"]][rec["attack"]] = rec
+    attacked = [a for a in attacks if a != NATURAL]
+    complete = [recs for recs in per_image.values() if NATURAL in recs and all(a in recs for a in attacked)]
+    n = len(complete)
+    if n == 0 or not attacked:
+        return SilentFlips(n, 0.0, 0.0, 0.0)
+    silent = sum(any(not recs[a]["correct"] and recs[a][rule] == "accept" for a in attacked) for recs in complete)
+    wrong = sum(any(not recs[a]["correct"] for a in attacked) for recs in complete)
+    clean = sum(recs[NATURAL]["correct"] and recs[NATURAL][rule] == "accept" for recs in complete)
+    return SilentFlips(n, 100.0 * silent / n, 100.0 * wrong / n, 100.0 * clean / n)
+
+
+def alert_detection(records: list[dict], row: str, attacks: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Per alert code and for their union (and for the RM rule itself, as a detector): the share of wrong
+    attacked diagnoses it flags (per attack, pooled over the listed attacks) and its false alarms on clean,
+    correctly diagnosed images."""
+    by_attack = _by_attack(records, row)
+    attacked = [a for a in attacks if a != NATURAL and by_attack.get(a)]
+    clean_ok = [r for r in by_attack.get(NATURAL, []) if r["correct"]]
+    codes = sorted({c for recs in by_attack.values() for r in recs for c in r["alerts"]})
+    detectors = [(f"alert {c}", lambda r, c=c: c in r["alerts"]) for c in codes]
+    detectors.append((UNION, lambda r: bool(r["alerts"])))
+    detectors.append(("RM < threshold or abstained (paper)", lambda r: r["rm_verdict"] != "accept"))
+    detectors.append(("final flag RE-EVALUATE", lambda r: r["verdict"] != "accept"))
+    header = ["Detector", "False alarms (clean, correct)"] + [f"Caught: {a}" for a in attacked] + ["Caught: pooled"]
+    rows = []
+    for name, fires in detectors:
+        cells = [name, _share(clean_ok, fires)]
+        pooled: list[dict] = []
+        for attack in attacked:
+            wrong = [r for r in by_attack[attack] if not r["correct"]]
+            pooled += wrong
+            cells.append(_share(wrong, fires))
+        cells.append(_share(pooled, fires))
+        rows.append(cells)
+    return header, rows
+
+
+def _share(recs: list[dict], fires) -> str:
+    if not recs:
+        return "—"
+    return f"{100.0 * sum(bool(fires(r)) for r in recs) / len(recs):.1f} ({len(recs)})"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""The flag tables are exact functions of the records: hand-made records with known answers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from medrdf_gui.attacks import tables
+
+ROW = "MedRDF salt-pepper + MF"
+
+
+def rec(file: str, attack: str, correct: bool, verdict: str, rm_verdict: str | None = None,
+        alerts: list[str] | None = None, row: str = ROW) -> dict:
+    return {"file": file, "attack": attack, "row": row, "label": 0, "correct": correct, "abstained": False,
+            "pred": 0 if correct else 1, "rm": 2.0, "rm_verdict": rm_verdict or verdict, "verdict": verdict,
+            "alerts": alerts or [], "base_label": 0}
+
+
+RECORDS = [
+    # a: clean right and accepted; pgd flips it silently; cw is caught by an alert
+    rec("a", "natural", True, "accept"), rec("a", "pgd", False, "accept"),
+    rec("a", "cw", False, "re-evaluate", "accept", ["base-disagreement"]),
+    # b: clean right but RE-EVALUATE (close vote); pgd right; cw wrong and flagged by RM
+    rec("b", "natural", True, "re-evaluate"), rec("b", "pgd", True, "accept"), rec("b", "cw", False, "re-evaluate"),
+    # c: clean right, accepted; attacks fail; a false alarm on clean would show here: none
+    rec("c", "natural", True, "accept"), rec("c", "pgd", True, "accept"), rec("c", "cw", True, "accept"),
+    # d: clean wrong and accepted (a natural silent error); only natural measured: incomplete for flips
+    rec("d", "natural", False, "accept"),
+]
+
+
+def test_flag_shares_split_the_test_set_in_four() -> None:
+    pgd = [r for r in RECORDS if r["attack"] == "pgd"]
+    shares = tables.flag_shares(pgd)
+    assert shares.images == 3
+    assert (shares.c_r, shares.c_not_r, shares.not_c_not_r, shares.not_c_r) == pytest.approx((200 / 3, 0, 0, 100 / 3))
+    cw = [r for r in RECORDS if r["attack"] == "cw"]
+    assert tables.flag_shares(cw, "rm_verdict").not_c_r == pytest.approx(100 / 3)  # the paper's rule misses a
+    assert tables.flag_shares(cw, "verdict").not_c_r == 0.0  # the alert catches it
+
+
+def test_silent_flips_are_worst_case_per_image_over_complete_images() -> None:
+    flips = tables.silent_flips(RECORDS, ROW, ["natural", "pgd", "cw"])
+    assert flips.images == 3  # d lacks its attacks
+    assert flips.silent == pytest.approx(100 / 3)  # only a, by pgd
+    assert flips.wrong == pytest.approx(200 / 3)  # a and b
+    assert flips.clean_correct_accepted == pytest.approx(200 / 3)  # a and c
+    by_rm = tables.silent_flips(RECORDS, ROW, ["natural", "pgd", "cw"], rule="rm_verdict")
+    assert by_rm.silent == pytest.approx(100 / 3)
+
+
+def test_alert_detection_counts_catches_and_false_alarms() -> None:
+    header, rows = tables.alert_detection(RECORDS, ROW, ["natural", "pgd", "cw"])
+    table = {r[0]: r[1:] for r in rows}
+    assert header[1:] == ["False alarms (clean, correct)", "Caught: pgd", "Caught: cw", "Caught: pooled"]
+    assert table["alert base-disagreement"] == ["0.0 (3)", "0.0 (1)", "50.0 (2)", "33.3 (3)"]
+    assert table["final flag RE-EVALUATE"] == ["33.3 (3)", "0.0 (1)", "100.0 (2)", "66.7 (3)"]
+    assert table["RM < threshold or abstained (paper)"][2] == "50.0 (2)"
+
+
+def test_records_without_the_flag_are_left_out_and_later_records_replace_earlier(tmp_path: Path) -> None:
+    old = {"file": "a", "attack": "natural", "row": ROW, "label": 0, "correct": True, "abstained": False}
+    path = tmp_path / "records.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        for r in [old, *RECORDS, rec("a", "pgd", True, "accept")]:
+            fh.write(json.dumps(r) + "\n")
+    loaded = tables.load_records([path])
+    assert len(loaded) == len(RECORDS)
+    assert tables.silent_flips(loaded, ROW, ["natural", "pgd"]).silent == 0.0
+    header, rows = tables.table_ix(loaded, ROW, ["natural", "pgd", "cw", "square"])
+    assert [r[0] for r in rows] == ["natural", "pgd", "cw"]  # no records for square: no row
+    assert "| natural | 4 |" in tables.markdown(header, rows)
