@@ -151,6 +151,7 @@ class ModelRow:
     created: str
     sha256: str  # first 12 hex digits
     test_accuracy: str  # "93.8 %" or "not recorded"
+    protection: str  # robust/validation.py's protection_summary
     description: str
     path: Path | None
 
@@ -164,9 +165,10 @@ def _accuracy_text(metrics: dict) -> str:
 def model_rows(directory: Path | None = None) -> list[ModelRow]:
     """The installed models (``paths.models_dir()`` unless ``directory``), from their cards only (no weights read)."""
     from .modelzoo import available_cards  # torch-heavy: imported only when the models are listed
+    from .robust.validation import protection_summary
 
     return [ModelRow(card.name, str(card.version or "—"), card.created or "—", card.sha256[:12],
-                     _accuracy_text(card.metrics), card.description, card.path)
+                     _accuracy_text(card.metrics), protection_summary(card), card.description, card.path)
             for card in available_cards(directory)]
 
 
@@ -176,7 +178,7 @@ def about_text(models_directory: Path | None = None) -> str:
     lines += [f"  {name}: {version}" for name, version in runtime_versions().items()]
     lines += ["", "Installed models:"]
     models = model_rows(models_directory)
-    lines += [f"  {m.name} (version {m.version}, {m.created}) sha256 {m.sha256}… test accuracy {m.test_accuracy}"
+    lines += [f"  {m.name} (version {m.version}, {m.created}) sha256 {m.sha256}… test accuracy {m.test_accuracy}; {m.protection}"
               for m in models] or ["  none"]
     lines += ["", "Components:"]
     lines += [f"  {row.name} {row.version}: {row.licence}" for row in component_rows()]

@@ -288,6 +288,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from . import paths
     from .modelzoo import available_cards
+    from .robust.validation import protection_summary
 
     cards = available_cards()
     if not cards:
@@ -296,7 +297,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     for card in cards:
         acc = card.metrics.get("test", {}).get("accuracy")
         acc_text = f"test accuracy {100 * acc:.1f} %" if isinstance(acc, (int, float)) else "no test metrics"
-        print(f"{card.name:20s} {card.architecture:10s} {len(card.classes)} classes  {acc_text}  sha256 {card.sha256[:12]}…")
+        print(f"{card.name:20s} {card.architecture:10s} {len(card.classes)} classes  {acc_text}  sha256 {card.sha256[:12]}…"
+              f"\n{'':20s} {protection_summary(card)}")
     return EXIT_OK
 
 

@@ -165,3 +165,12 @@ def test_card_robustness_round_trips_and_merges(tiny_model_card: Path, tmp_path:
     loaded = ModelCard.load(path)
     assert loaded.robustness == card.robustness and len(loaded.robustness) == 3
     assert [e["worst_case_accuracy"] for e in loaded.robustness] == [1.0, 4.0, 5.0]
+
+
+def test_protection_summary_for_lists(tiny_model_card: Path) -> None:
+    from medrdf_gui.robust.validation import protection_summary
+
+    assert protection_summary(_card(tiny_model_card, [])) == "robustness not measured"
+    text = protection_summary(_card(tiny_model_card, [_entry("base", 0.5), _entry("medrdf", 4.6)]))
+    assert text.startswith("not protected: worst case 4.6 %") and "with MedRDF salt-and-pepper" in text
+    assert protection_summary(_card(tiny_model_card, [_entry("base", 80.0)])).startswith("protected: worst case 80.0 %")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFo
 from .. import about
 from .resources import icon
 
-MODEL_COLUMNS = ("Model", "Version", "Date", "SHA-256", "Test accuracy")
+MODEL_COLUMNS = ("Model", "Version", "Date", "SHA-256", "Test accuracy", "Measured protection")
 
 
 def _label(text: str, name: str = "", wrap: bool = True) -> QLabel:
@@ -64,7 +64,8 @@ class AboutDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._general(), "About")
         self.models = about.model_rows(models_directory)
-        self.models_table = _table(MODEL_COLUMNS, [(m.name, m.version, m.created, f"{m.sha256}…", m.test_accuracy)
+        self.models_table = _table(MODEL_COLUMNS, [(m.name, m.version, m.created, f"{m.sha256}…", m.test_accuracy,
+                                                    m.protection)
                                                    for m in self.models])
         models_page = QWidget()
         models_layout = QVBoxLayout(models_page)

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..modelzoo import ModelCard, ModelLoadError, available_cards, resolve_card
+from ..robust.validation import protection_summary
 from .resources import icon
 
 NO_MODEL_TEXT = "No model installed — choose Settings ▸ Model ▸ Load model card…"
@@ -29,6 +30,7 @@ def describe_card(card: ModelCard) -> str:
     accuracy = card.metrics.get("test", {}).get("accuracy") if isinstance(card.metrics.get("test"), dict) else None
     if isinstance(accuracy, (int, float)):
         text += f" · test accuracy {100 * accuracy:.1f} %"
+    text += f" · {protection_summary(card)}"
     if is_untrained(card):
         text = "UNTRAINED test model (random weights): its outputs mean nothing. " + text
     return text

@@ -117,3 +117,18 @@ def protection_notice(card: Any, settings: RobustSettings) -> str | None:
     if acc < PROTECTED_FLOOR:
         return f"Not protected against a deliberate perturbation. {fact}"
     return f"Measured protection: {fact}"
+
+
+def protection_summary(card: Any) -> str:
+    """A few words on the model's measured protection for lists (``medrdf models``, the model selector, About): the
+    best worst-case accuracy recorded at the reference ε, by the base model or under MedRDF."""
+    entries = [e for e in (getattr(card, "robustness", None) or [])
+               if math.isclose(float(e["epsilon"]), REFERENCE_EPS, rel_tol=1e-3)]
+    if not entries:
+        return "robustness not measured"
+    best = max(entries, key=lambda e: (e["worst_case_accuracy"], e["images"]))
+    how = "alone" if best["row"] == "base" else "with MedRDF " + describe_defence(
+        best["noise"], float(best["sigma"]), best["denoiser"], float(best.get("kernel", 0)))
+    verdict = "not protected" if best["worst_case_accuracy"] < PROTECTED_FLOOR else "protected"
+    return (f"{verdict}: worst case {best['worst_case_accuracy']:.1f} % at ε = 8/255 ({how}, "
+            f"{best['images']} images)")

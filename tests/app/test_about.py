@@ -40,8 +40,8 @@ def test_about_dialog_shows_version_models_licences_and_data(qtbot, models_dir: 
         assert dialog.version_labels[name].text() == about.runtime_versions()[name] != "not installed"
     rows = _cells(dialog.models_table)
     sha = {p.stem: json.loads(p.read_text())["sha256"][:12] for p in models_dir.glob("*.json")}
-    assert rows == [["alpha-untrained", "1", "—", f"{sha['alpha-untrained']}…", "not recorded"],
-                    ["beta", "2", "2026-11-25", f"{sha['beta']}…", "93.8 %"]]
+    assert rows == [["alpha-untrained", "1", "—", f"{sha['alpha-untrained']}…", "not recorded", "robustness not measured"],
+                    ["beta", "2", "2026-11-25", f"{sha['beta']}…", "93.8 %", "robustness not measured"]]
     components = {row[0]: row for row in _cells(dialog.components_table)}
     assert components["PySide6 (Qt for Python)"][2].startswith("LGPL-3.0")
     assert components["pydicom"][1:] == [about.distribution_version("pydicom"), "MIT"]
