@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Idempotent set-up: create .venv when missing, install the project (editable, with test extras) when
-# pyproject.toml changed since the last install, and add the few system libraries Qt's xcb/offscreen
-# platform plugins need when they are absent and apt-get is usable. Safe to run any number of times.
+# pyproject.toml changed since the last install, install torchattacks (AutoAttack for `medrdf evaluate`) when
+# its pinned release is missing, and add the few system libraries Qt's xcb/offscreen platform plugins need
+# when they are absent and apt-get is usable. Safe to run any number of times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.installed
+# torchattacks pins requests~=2.25.1, which its code never imports: it is installed with --no-deps so that pip can
+# neither downgrade nor add anything, and it is not in pyproject.toml, where pip would resolve that pin.
+TORCHATTACKS_VERSION=3.5.1
 
 qt_system_libs() {
     # libraries PySide6's platform plugins dlopen; Debian package names
@@ -39,5 +43,10 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e ".[dev]"
     touch "$STAMP"
+fi
+installed=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torchattacks"))' 2>/dev/null || true)
+if [ "$installed" != "$TORCHATTACKS_VERSION" ]; then
+    echo "bootstrap: installing torchattacks $TORCHATTACKS_VERSION without its dependencies" >&2
+    "$VENV/bin/python" -m pip install -q --no-deps "torchattacks==$TORCHATTACKS_VERSION"
 fi
 qt_system_libs

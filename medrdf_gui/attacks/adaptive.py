@@ -12,6 +12,10 @@ samples per step. The forward pass always uses the true denoiser; the backward p
 
 Noise and clipping are differentiated as they are (salt-and-pepper: zero gradient at replaced pixels;
 gaussian/poisson: identity / straight-through for the Poisson draw).
+
+``DefendedPipeline`` is one draw of that pipeline as an ``nn.Module`` (noise ▸ denoise with BPDA ▸ h): ``eot_pgd``
+averages it over draws itself, and an attack library that does its own EOT (AutoAttack's rand version,
+attacks/autoattack.py) takes it as the model.
 """
 
 from __future__ import annotations
@@ -54,26 +58,41 @@ def backward_surrogate(denoise: Denoiser, bpda: str):
     return None
 
 
+class DefendedPipeline(nn.Module):
+    """h(denoise(noise(x))) with one fresh noise draw per call, differentiable for an attacker: the forward pass is
+    the defence's own, the backward pass goes through the BPDA surrogate of the denoiser and straight through a
+    Poisson draw. Noise comes from ``generator``, so a seeded attack is reproducible."""
+
+    def __init__(self, model: nn.Module, noise: Noise, denoise: Denoiser, generator: torch.Generator,
+                 bpda: str = "identity") -> None:
+        super().__init__()
+        self.model = model  # a submodule: attack libraries find the device and switch eval mode through it
+        self.noise, self.denoise, self.generator = noise, denoise, generator
+        self.surrogate = backward_surrogate(denoise, bpda)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.noise, PoissonNoise):
+            noisy = straight_through(lambda z: self.noise(z, self.generator), x)
+        else:
+            noisy = self.noise(x, self.generator)
+        return self.model(straight_through(self.denoise, noisy, self.surrogate))
+
+
 def eot_pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps: float, noise: Noise, denoise: Denoiser,
             steps: int = 20, draws: int = 16, step_size: float | None = None,
             generator: torch.Generator | None = None, bpda: str = "identity") -> torch.Tensor:
     """L∞ PGD (random start) on E_noise[softmax(h(denoise(noise(x))))] with BPDA for the denoiser."""
     step_size = step_size if step_size is not None else 2.5 * eps / steps
-    surrogate = backward_surrogate(denoise, bpda)
     x = x.detach()
     gen = generator or torch.Generator(device=x.device).manual_seed(0)
+    defended = DefendedPipeline(model, noise, denoise, gen, bpda)
     start = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
     x_adv = torch.min(torch.max(x + eps * start, x - eps), x + eps).clamp(0.0, 1.0)
     for _ in range(steps):
         x_adv.requires_grad_(True)
         with torch.enable_grad():
-            batch = x_adv.repeat_interleave(draws, dim=0)
-            if isinstance(noise, PoissonNoise):
-                noisy = straight_through(lambda z: noise(z, gen), batch)
-            else:
-                noisy = noise(batch, gen)
-            denoised = straight_through(denoise, noisy, surrogate)
-            probs = F.softmax(model(denoised), dim=1).view(x.shape[0], draws, -1).mean(dim=1)
+            logits = defended(x_adv.repeat_interleave(draws, dim=0))
+            probs = F.softmax(logits, dim=1).view(x.shape[0], draws, -1).mean(dim=1)
             loss = F.nll_loss(torch.log(probs.clamp_min(1e-12)), labels, reduction="sum")
             (grad,) = torch.autograd.grad(loss, x_adv)
         x_adv = x_adv.detach() + step_size * grad.sign()

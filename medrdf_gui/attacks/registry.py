@@ -12,6 +12,7 @@ from ..robust.denoise import make_denoiser
 from ..robust.noise import make_noise
 from ..robust.settings import RobustSettings
 from .adaptive import eot_pgd
+from .autoattack import EOT_DRAWS, RAND, autoattack_components, autoattack_linf, autoattack_rand_linf
 from .blackbox import square_linf
 from .whitebox import cw_linf, fgsm, ifgsm, pgd
 
@@ -24,6 +25,14 @@ class AttackSpec:
     label: str  # column header
     fn: AttackFn
     adaptive: bool = False  # targets the defended pipeline (depends on the defence's noise/denoiser)
+    components: Callable[[int], tuple[str, ...]] | None = None  # sub-attacks, when the number of classes decides them
+
+    def header(self, num_classes: int) -> str:
+        """The column header for a model with ``num_classes`` classes: the label, then the sub-attacks that run
+        against it when they depend on the class count (AutoAttack's targeted ones need four classes)."""
+        if self.components is None:
+            return self.label
+        return f"{self.label} ({', '.join(self.components(num_classes))})"
 
 
 def _eot(steps: int, draws: int, bpda: str = "identity") -> AttackFn:
@@ -43,10 +52,13 @@ ATTACKS: dict[str, AttackSpec] = {
         *[AttackSpec(f"pgd{k}", f"PGD-{k}", (lambda k: lambda m, x, y, e, g, s: pgd(m, x, y, e, k, g))(k)) for k in (7, 20, 100)],
         AttackSpec("cw", "C&W-L∞ (30)", lambda m, x, y, e, g, s: cw_linf(m, x, y, e, 30, g)),
         AttackSpec("square", "Square (1k queries)", lambda m, x, y, e, g, s: square_linf(m, x, y, e, 1000, generator=g)),
+        AttackSpec("autoattack", "AutoAttack", autoattack_linf, components=autoattack_components),
         AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),
         AttackSpec("eot-pgd-small", "EOT-PGD-10×8 + BPDA (adaptive)", _eot(10, 8), adaptive=True),
         AttackSpec("eot-pgd-smooth", "EOT-PGD-20×16 + smooth BPDA (adaptive)", _eot(20, 16, "smooth"), adaptive=True),
         AttackSpec("eot-pgd-strong", "EOT-PGD-100×32 + smooth BPDA (adaptive)", _eot(100, 32, "smooth"), adaptive=True),
+        AttackSpec("autoattack-rand", f"AutoAttack-rand ({', '.join(RAND)}, EOT-{EOT_DRAWS}) + smooth BPDA (adaptive)",
+                   autoattack_rand_linf, adaptive=True),
     ]
 }
 

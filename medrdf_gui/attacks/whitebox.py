@@ -32,7 +32,8 @@ def ce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, labels, reduction="sum")
 
 
-def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """The nearest image to ``x_adv`` within ‖δ‖∞ ≤ ε of ``x`` and in [0, 1]."""
     return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
 
 
@@ -51,10 +52,10 @@ def iterative_linf(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps:
     x_adv = x.clone()
     if random_start:
         noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
-        x_adv = _project(x + eps * noise, x, eps)
+        x_adv = project_linf(x + eps * noise, x, eps)
     for _ in range(steps):
         grad = _gradient(model, x_adv, labels, loss_fn)
-        x_adv = _project(x_adv + step_size * grad.sign(), x, eps)
+        x_adv = project_linf(x_adv + step_size * grad.sign(), x, eps)
     return x_adv.detach()
 
 
