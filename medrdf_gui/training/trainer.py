@@ -112,6 +112,7 @@ class Trainer:
         self.epoch = 0
         self.best_score = -1.0
         self.train_seconds = 0.0  # wall time of finished epochs, summed over resumes
+        self.hardware: list[str] = []  # what each training session ran on (an export-only run adds nothing)
         self._resume()
 
     def _initialise_from(self, name: str) -> None:
@@ -146,6 +147,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_score = float(state["best_score"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.hardware = list(state.get("hardware", []))
         log.info("resumed %s at epoch %d (best val score %.4f)", self.recipe.name, self.epoch, self.best_score)
 
     def _save(self, path: Path) -> None:
@@ -154,6 +156,7 @@ class Trainer:
             "model": self.module.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
             "epoch": self.epoch, "best_score": self.best_score, "train_seconds": self.train_seconds,
+            "hardware": self.hardware,
         }, tmp)
         tmp.replace(path)  # atomic: an interrupted save never corrupts the last good checkpoint
 
@@ -209,6 +212,10 @@ class Trainer:
         return classification_report(logits, images.labels, images.classes)
 
     def run(self) -> None:
+        if self.epoch < self.recipe.epochs:
+            here = hardware_description(self.device)
+            if here not in self.hardware:
+                self.hardware.append(here)
         while self.epoch < self.recipe.epochs:
             t0 = time.perf_counter()
             stats = self.train_epoch()
@@ -294,7 +301,7 @@ class Trainer:
                 "epochs": self.epoch, "best_val_score": self.best_score, "storage": storage,
                 "data": str(self.recipe.dataset), "data_manifest_sha256": _manifest_hash(self.data_root),
                 "train_images": len(self.train_set), "device": str(self.device), "torch": torch.__version__,
-                "hardware": hardware_description(self.device), "wall_seconds": round(self.train_seconds, 1), "wall_hours": round(self.train_seconds / 3600, 3),
+                "hardware": "; ".join(self.hardware) or hardware_description(self.device), "wall_seconds": round(self.train_seconds, 1), "wall_hours": round(self.train_seconds / 3600, 3),
                 **self._adversarial_record(robust_val),
             },
             metrics={"val": val_report, "test": test_report},
