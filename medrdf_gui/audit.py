@@ -4,9 +4,10 @@ Each entry holds the time, the pixel hash of the analysed image (``Result.image_
 weights hash, the full settings (seed included), the vote (counts, p-value, RM, verdict, abstention, copies used)
 and the app version: rerunning ``medrdf predict`` on the image with that model, those settings and that seed gives
 the same counts. The final flag (``verdict``), the paper's RM rule (``rm_verdict``) and the codes of the alerts that
-separate them are logged too. Entries are built from an explicit allow-list of Result fields, so a field added to Result
-later (a path, a warning text) does not leak into the log by accident; there is no file name or path in it
-(paths often carry patient names) and no DICOM header value.
+separate them are logged too, and so is the scope check (``out_of_scope``, ``ood_score``, ``ood_threshold``).
+Entries are built from an explicit allow-list of Result fields, so a field added to Result later (a path, a
+warning text) does not leak into the log by accident; there is no file name or path in it (paths often carry
+patient names) and no DICOM header value.
 
 Location: ``$MEDRDF_AUDIT_LOG`` (the value ``off`` disables it), else ``$XDG_STATE_HOME/medrdf/audit.jsonl``,
 else ``~/.local/state/medrdf/audit.jsonl``; the CLI's ``--audit-log PATH`` / ``--no-audit-log`` and the
@@ -38,7 +39,7 @@ SCHEMA = 1
 _RESULT_FIELDS = (
     "diagnosis", "label", "abstained", "top_class", "runner_up_class", "counts", "n", "n_used", "n_a", "n_b",
     "p_value", "rm", "rm_threshold", "rm_interval", "verdict", "rm_verdict", "pa_lower_bound", "pa_lower_clopper_pearson",
-    "certified_radius", "base_diagnosis", "base_probabilities", "sampling",
+    "certified_radius", "base_diagnosis", "base_probabilities", "sampling", "out_of_scope", "ood_score", "ood_threshold",
 )
 
 

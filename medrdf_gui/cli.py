@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,8 +26,8 @@ class CliError(Exception):
 
 
 def _add_common_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``predict`` and ``evaluate``: model, sampling size, noise level, test, device."""
-    from .robust.settings import RobustSettings
+    """Options shared by ``predict`` and ``evaluate``: model, sampling size, noise level, test, device, backend."""
+    from .robust.settings import BACKENDS, PRECISIONS, RobustSettings
 
     d = RobustSettings()
     p.add_argument("--model", default=None, help="shipped model name or path of a model card (default: cxr3-resnet18)")
@@ -38,18 +39,25 @@ def _add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"copies per forward pass (default {d.batch_size})")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one, reported)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--backend", choices=BACKENDS, default=d.backend,
+                   help="library that classifies the vote's copies on a CPU; auto: the fastest installed one "
+                        "(OpenVINO, ONNX Runtime, torch), torch when none works (default auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="the vote's arithmetic (default fp32); bf16 (torch or openvino) only on a CPU with native "
+                        "bf16: faster, but it changes some per-copy labels (docs/performance.md)")
 
 
 def _add_robust_options(p: argparse.ArgumentParser) -> None:
-    from .robust.settings import DENOISERS, NOISES, SAMPLING, RobustSettings
+    from .robust.settings import APP_DEFAULTS, DENOISERS, NOISES, SAMPLING
 
-    d = RobustSettings()
+    d = APP_DEFAULTS
     _add_common_options(p)
     p.add_argument("--noise", choices=NOISES, default=d.noise, help=f"noise type (default {d.noise})")
     p.add_argument("--denoiser", choices=DENOISERS, default=d.denoiser, help=f"denoiser (default {d.denoiser})")
     p.add_argument("--n0", type=int, default=d.n0, help=f"selection draw for gaussian certification (default {d.n0})")
     p.add_argument("--sampling", choices=SAMPLING, default=d.sampling,
-                   help="fixed: exactly n copies (the paper); adaptive: stop once the verdict is settled, n is the cap")
+                   help="adaptive: stop once the verdict is settled, n is the cap (default); fixed: exactly n "
+                        "copies (the paper)")
     p.add_argument("--frame", type=int, default=1, help="frame number for multi-frame DICOM, from 1 (default 1)")
 
 
@@ -108,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
     e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
-    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong")
+    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
     e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
     e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
     e.add_argument("--eps", type=float, default=8.0, help="L∞ budget in 1/255 units (default 8)")
@@ -130,7 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--row", default="MedRDF salt-pepper + MF", help="the MedRDF row (default: the paper's)")
     tb.add_argument("--attacks", default=None,
                     help="comma-separated attacks in table order (default: every attack in the records, natural first)")
-    tb.add_argument("--kind", default="ix,flips,alerts", help="comma-separated: ix, flips, alerts")
+    tb.add_argument("--kind", default="ix,flips,alerts", help="comma-separated: accuracy, ix, flips, alerts")
+
+    sc = sub.add_parser("scope", help="the out-of-scope detector of a model (statistics and threshold in its card)")
+    scope_sub = sc.add_subparsers(dest="scope_command", required=True)
+    f = scope_sub.add_parser("fit", help="fit on the training split, calibrate the threshold on the validation split, "
+                                         "write <model>.scope.safetensors and the card's scope entry")
+    f.add_argument("model", help="shipped model name or path of a model card")
+    f.add_argument("--data-dir", type=Path, default=None,
+                   help="data root holding <dataset>/train and <dataset>/val (default ../shared/data or $MEDRDF_DATA_DIR)")
+    f.add_argument("--dataset", default=None, help="data set folder (default: the one the card says it was trained on)")
+    f.add_argument("--method", choices=("mahalanobis", "energy"), default="mahalanobis",
+                   help="score (default mahalanobis; docs/scope.md compares the candidates)")
+    f.add_argument("--layers", default=None,
+                   help="comma-separated feature layers of the mahalanobis score (default: the residual stages, "
+                        "net.layer1 … net.layer4 in a ResNet)")
+    f.add_argument("--rate", type=float, default=0.05, help="largest share of validation images flagged (default 0.05)")
+    f.add_argument("--domain", default=None,
+                   help="what the training images are, in the alert's words (default: known for cxr3 and derma7)")
+    f.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    f.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
     t = sub.add_parser("train", help="train (or resume) a shipped model's recipe, then export it into models/")
     t.add_argument("recipe", help="recipe name, e.g. cxr3-resnet18")
@@ -152,7 +179,7 @@ def _settings_from(args: argparse.Namespace):
     return RobustSettings(
         noise=args.noise, sigma=args.sigma, denoiser=args.denoiser, kernel=args.kernel, n=args.n, n0=args.n0,
         alpha=args.alpha, threshold=args.threshold, batch_size=args.batch_size, seed=args.seed, device=args.device,
-        sampling=args.sampling,
+        sampling=args.sampling, backend=args.backend, precision=args.precision,
     ).validate()
 
 
@@ -186,7 +213,8 @@ class _Progress:
 def _summary(path: Path, result: Any) -> str:
     lines = [f"{path}"]
     flag = "ACCEPT" if result.verdict == "accept" else "RE-EVALUATE"
-    lines.append(f"  MedRDF diagnosis: {result.display(result.diagnosis)}  [{flag}]")
+    lines.append(f"  MedRDF diagnosis: {result.headline()}  [{flag}]")
+    lines.append(f"  {result.scope_note()}")
     lines.append(f"  {result.reason()}")
     votes = " · ".join(f"{result.display(c)} {v:,}" for c, v in result.counts.items())
     from .robust.result import p_value_phrase
@@ -196,6 +224,7 @@ def _summary(path: Path, result: Any) -> str:
     base_p = result.base_probabilities[result.base_diagnosis]
     lines.append(f"  base model: {result.display(result.base_diagnosis)} ({100 * base_p:.1f} %)")
     lines.extend(f"  ALERT ({alert.title.lower()}): {alert.message}" for alert in result.alerts)
+    lines.append(f"  scope: {result.scope_summary()}")
     if result.protection:
         lines.append(f"  protection: {result.protection}")
     if result.certified_radius is not None:
@@ -288,6 +317,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from . import paths
     from .modelzoo import available_cards
+    from .modelzoo.scope import describe as describe_scope
     from .robust.validation import protection_summary
 
     cards = available_cards()
@@ -298,7 +328,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         acc = card.metrics.get("test", {}).get("accuracy")
         acc_text = f"test accuracy {100 * acc:.1f} %" if isinstance(acc, (int, float)) else "no test metrics"
         print(f"{card.name:20s} {card.architecture:10s} {len(card.classes)} classes  {acc_text}  sha256 {card.sha256[:12]}…"
-              f"\n{'':20s} {protection_summary(card)}")
+              f"\n{'':20s} {protection_summary(card)}\n{'':20s} {describe_scope(card.scope)}")
     return EXIT_OK
 
 
@@ -312,6 +342,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train(args.recipe, out_dir=args.out, data_dir=args.data_dir, run_dir=args.run_dir,
                  limit_per_class=args.limit_per_class, threads=args.threads, export=not args.no_export,
                  export_as=args.export_as)
+
+
+def cmd_scope(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import paths
+    from .modelzoo import ModelNotFoundError, load_model
+    from .modelzoo.scope import describe
+    from .modelzoo.scope_fit import dataset_of, fit_scope, save_scope
+
+    if not 0 < args.rate < 1:
+        raise CliError("--rate must lie between 0 and 1.", EXIT_USAGE)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        model = load_model(args.model, with_scope=False)
+        dataset = args.dataset or dataset_of(model)
+    except (ModelNotFoundError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    root = (args.data_dir or paths.data_dir()) / dataset
+    if not (root / "train").is_dir() or not (root / "val").is_dir():
+        raise CliError(f"{root} has no train/ and val/ splits.", EXIT_USAGE)
+    given = (("dataset", args.dataset), ("layers", args.layers), ("domain", args.domain))
+    command = shlex.join(["medrdf", "scope", "fit", model.name, "--method", args.method, "--rate", f"{args.rate:g}",
+                          *(part for flag, value in given if value for part in (f"--{flag}", value))])
+
+    def progress(split: str, done: int, total: int) -> None:
+        if done >= total or done % 640 == 0:
+            print(f"{model.name} {split}: {done}/{total} images", file=sys.stderr, flush=True)
+
+    try:
+        layers = [name.strip() for name in args.layers.split(",") if name.strip()] if args.layers else None
+        fit = fit_scope(model, root, method=args.method, layers=layers, rate=args.rate, domain=args.domain,
+                        batch_size=args.batch_size, command=command, progress=progress)
+        card_path = save_scope(model, fit)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except OSError as exc:
+        raise CliError(f"Cannot write the scope of {model.name}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    print(f"{card_path}: {describe(model.card.scope)}")
+    return EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -330,7 +401,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         attacks = parse_attacks(args.attacks)
         settings = RobustSettings(sigma=args.sigma, kernel=args.kernel, n=args.n, alpha=args.alpha,
                                   threshold=args.threshold, batch_size=args.batch_size, device=args.device,
-                                  sampling=args.sampling).validate()
+                                  sampling=args.sampling, backend=args.backend, precision=args.precision).validate()
         defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma)
         for d in defences:  # refuse a bad size now, not hours into the run
             settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel).validate()
@@ -394,9 +465,9 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from .attacks import tables
 
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in ("ix", "flips", "alerts")]
+    unknown = [k for k in kinds if k not in ("accuracy", "ix", "flips", "alerts")]
     if unknown:
-        raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: ix, flips, alerts).", EXIT_USAGE)
+        raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: accuracy, ix, flips, alerts).", EXIT_USAGE)
     missing = [str(p) for p in args.records if not p.is_file()]
     if missing:
         raise CliError(f"No such records file: {', '.join(missing)}.", EXIT_USAGE)
@@ -414,6 +485,9 @@ def cmd_tables(args: argparse.Namespace) -> int:
         seen = list(dict.fromkeys(r["attack"] for r in flagged))
         attacks = sorted(seen, key=lambda a: a != tables.NATURAL)
     out = []
+    if "accuracy" in kinds:
+        out += ["Accuracy in % (images counted); worst case: right under every attack of the row", "",
+                tables.markdown(*tables.accuracy_table(records, attacks)), ""]
     if "ix" in kinds:
         out += ["TABLE IX (shares in % of each test set)", "", tables.markdown(*tables.table_ix(records, args.row, attacks)), ""]
     if "flips" in kinds:
@@ -429,7 +503,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "tables": cmd_tables}
+            "bench": cmd_bench, "tables": cmd_tables, "scope": cmd_scope}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Nothing a test runs may append to the real ~/.local/state/medrdf/audit.jsonl: off until `isolated_audit_log`
 # points each test at its own temporary file (code running outside a test, e.g. at collection, writes nothing).
 os.environ["MEDRDF_AUDIT_LOG"] = "off"
+# Nor into the user's cache (~/.cache/medrdf: training runs, the vote backends' exported graphs): one per session.
+os.environ["MEDRDF_CACHE_DIR"] = tempfile.mkdtemp(prefix="medrdf-test-cache-")
+atexit.register(shutil.rmtree, os.environ["MEDRDF_CACHE_DIR"], ignore_errors=True)
 
 from medrdf_gui import paths  # noqa: E402
 from medrdf_gui.modelzoo.testing import write_untrained_model  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from medrdf_gui.cli import main
+from medrdf_gui.cli import build_parser, main
 
 REQUIRED_KEYS = {
     "diagnosis", "label", "abstained", "counts", "n", "n_a", "n_b", "p_value", "rm", "rm_threshold", "verdict",
@@ -24,11 +24,12 @@ def _run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_predict_json_has_every_key(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
-    code, out, err = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "200", "--seed", "3", "--json")
+    code, out, err = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "200", "--seed", "3",
+                          "--sampling", "fixed", "--json")
     assert code == 0, err
     obj = json.loads(out)
     assert REQUIRED_KEYS <= obj.keys()
-    assert {"noise", "sigma", "denoiser", "n", "alpha", "batch_size", "seed"} <= obj["settings"].keys()
+    assert {"noise", "sigma", "denoiser", "n", "alpha", "batch_size", "seed", "backend", "precision"} <= obj["settings"].keys()
     assert obj["settings"]["seed"] == 3 and obj["n"] == 200 and sum(obj["counts"].values()) == 200
     assert obj["model"]["name"] == "tiny-untrained" and len(obj["model"]["sha256"]) == 64
     assert obj["verdict"] in ("accept", "re-evaluate") and obj["path"] == str(cxr_png)
@@ -94,13 +95,25 @@ def test_models_lists_installed_cards(capsys, monkeypatch, tiny_model_card: Path
     assert rc == 0 and "tiny-untrained" in out
 
 
-def test_adaptive_sampling_reports_n_used(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+def test_adaptive_sampling_is_the_default_and_reports_n_used(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+    assert build_parser().parse_args(["predict", "x.png"]).sampling == "adaptive"
+    assert build_parser().parse_args(["predict", "x.png"]).n == 10_000  # the paper's n, now the cap
     code, out, _ = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "2000",
-                        "--sampling", "adaptive", "--seed", "0", "--json")
+                        "--seed", "0", "--json")
     obj = json.loads(out)
     assert code == 0 and obj["sampling"] == "adaptive" and obj["n"] == 2000
     assert obj["n_used"] == sum(obj["counts"].values()) <= 2000
     assert len(obj["image_sha256"]) == 64
+
+
+def test_backend_option_reaches_the_result(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+    code, out, _ = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--n", "50", "--seed", "0",
+                        "--backend", "torch", "--precision", "fp32", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["device"].startswith("cpu (torch fp32, ") and obj["settings"]["backend"] == "torch"
+    code, _, err = _run(capsys, "predict", str(cxr_png), "--model", str(tiny_model_card), "--backend", "onnxruntime",
+                        "--precision", "bf16")
+    assert code == 2 and "fp32 only" in err
 
 
 def test_evaluate_prints_the_table(capsys, tmp_path: Path, data_dir: Path, tiny_model_card: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from medrdf_gui.imaging import load_study
-from medrdf_gui.modelzoo import ModelLoadError, ModelNotFoundError, load_model, resolve_card, study_to_tensor
+from medrdf_gui.modelzoo import (ModelLoadError, ModelNotFoundError, load_model, load_model_cached, resolve_card,
+                                 study_to_tensor)
 from medrdf_gui.modelzoo.testing import write_untrained_model
 
 
@@ -108,3 +109,22 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path) -> None:
     card.write_text(json.dumps(data))
     with pytest.raises(ModelLoadError, match="does not fit"):
         load_model(card)
+
+
+def test_the_model_cache_returns_the_same_model_until_its_files_change(tmp_path: Path) -> None:
+    card_path = write_untrained_model(tmp_path, name="cached", size=32, seed=1)
+    first = load_model_cached(card_path)
+    assert load_model_cached(card_path) is first and load_model_cached(str(card_path)) is first
+    write_untrained_model(tmp_path, name="cached", size=32, seed=2)  # new weights and card, same paths
+    second = load_model_cached(card_path)
+    assert second is not first and second.sha256 != first.sha256
+    assert load_model_cached(card_path) is second
+
+
+def test_the_model_cache_still_refuses_changed_weights(tmp_path: Path) -> None:
+    card_path = write_untrained_model(tmp_path, name="cached", size=32)
+    load_model_cached(card_path)
+    with (tmp_path / "cached.safetensors").open("ab") as fh:  # size and mtime change: verified again
+        fh.write(b"tampered")
+    with pytest.raises(ModelLoadError, match="sha256"):
+        load_model_cached(card_path)

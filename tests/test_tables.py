@@ -74,3 +74,9 @@ def test_records_without_the_flag_are_left_out_and_later_records_replace_earlier
     header, rows = tables.table_ix(loaded, ROW, ["natural", "pgd", "cw", "square"])
     assert [r[0] for r in rows] == ["natural", "pgd", "cw"]  # no records for square: no row
     assert "| natural | 4 |" in tables.markdown(header, rows)
+
+
+def test_accuracy_table_counts_images_and_worst_case() -> None:
+    header, rows = tables.accuracy_table(RECORDS, ["natural", "pgd", "cw"])
+    assert header == ["Model", "natural", "pgd", "cw", "Worst case"]
+    assert rows == [[ROW, "75.0 (4)", "66.7 (3)", "33.3 (3)", "33.3 (3)"]]  # only c survives every attack

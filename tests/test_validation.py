@@ -136,7 +136,9 @@ def test_the_cli_summary_puts_the_caution_first(capsys, tmp_path: Path, cxr_png:
             "--no-audit-log", "--noise", "poisson"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "  CAUTION: Poisson σ = 0.1 + 3×3 median was never validated for this model" in out
+    assert ("  ALERT (settings not validated for this model): Poisson σ = 0.1 + 3×3 median was never validated "
+            "for this model") in out
+    assert "[RE-EVALUATE]" in out  # an alert keeps the flag from ACCEPT
     assert "note: Poisson" not in out  # said once, as the caution
     assert main([*args, "--json"]) == 0
     assert "never validated" in json.loads(capsys.readouterr().out)["caution"]

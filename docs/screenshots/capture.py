@@ -27,6 +27,8 @@ from medrdf_gui.robust import RobustSettings
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_IMAGE = paths.data_dir() / "dicom" / "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm"
+# a dermatoscopic photograph (derma7's 224 px test copy): no header to warn, only the scope check can object
+OUT_OF_SCOPE_IMAGE = paths.data_dir() / "derma7" / "test_224" / "akiec" / "ISIC_0026040.jpg"
 
 
 def wait(ms: int) -> None:
@@ -67,6 +69,19 @@ def model_note(trained: bool, settings: RobustSettings) -> str:
             f"`models/{DEFAULT_MODEL}.json` exists, `capture.py` uses it with n = 1,000 instead.")
 
 
+def capture_out_of_scope(window: MainWindow, image: Path, out: Path) -> None:
+    """``main-window-out-of-scope.png``: an image unlike the model's training data, which the results panel
+    reports as outside the model's scope instead of as a diagnosis."""
+    window.viewer_tabs.setCurrentIndex(0)
+    window.open_path(image)
+    wait(300)
+    window.analysis_dock.raise_()
+    window.analyze()
+    wait_until(lambda: not window.controller.is_running)
+    wait(300)
+    window.grab().save(str(out / "main-window-out-of-scope.png"))
+
+
 def update_readme(readme: Path, note: str) -> None:
     text = readme.read_text(encoding="utf-8")
     start, end = text.find(MODEL_NOTE_START), text.find(MODEL_NOTE_END)
@@ -79,6 +94,7 @@ def update_readme(readme: Path, note: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--out-of-scope-image", type=Path, default=OUT_OF_SCOPE_IMAGE)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
@@ -137,6 +153,8 @@ def main() -> int:
     wait(300)
     export.grab().save(str(args.out / "export-report-dialog.png"))
     export.close()
+    if args.out_of_scope_image.is_file():
+        capture_out_of_scope(window, args.out_of_scope_image, args.out)
     if (args.out / "README.md").is_file():
         update_readme(args.out / "README.md", model_note(trained, settings))
     print(f"model: {reference} ({'trained' if trained else 'UNTRAINED test model'})")

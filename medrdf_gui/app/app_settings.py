@@ -2,7 +2,8 @@
 
 Every value is read defensively. A settings file is user-editable and survives app upgrades, so a garbled or
 out-of-range value must never stop the viewer from starting: it falls back to its default (and a combination
-that the engine rejects falls back to the paper defaults as a whole).
+that the engine rejects falls back to the defaults as a whole). The defaults are the app's (``APP_DEFAULTS``: the
+paper's settings with adaptive sampling); the settings panel's reset gives the paper's own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from ..explain import DEFAULT_COPIES
 from ..robust import DENOISERS, NOISES, RobustSettings, SettingsError
-from ..robust.settings import SAMPLING
+from ..robust.settings import APP_DEFAULTS, BACKENDS, PRECISIONS, SAMPLING
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "seed": _optional_int,
     "device": _device,
     "sampling": _choice(SAMPLING),
+    "backend": _choice(BACKENDS),
+    "precision": _choice(PRECISIONS),
 }
 
 
@@ -122,8 +125,8 @@ class AppSettings:
     # Robust settings -------------------------------------------------------------------------------------------
 
     def robust_settings(self) -> RobustSettings:
-        """The saved settings, each unreadable field replaced by its default; paper defaults if they don't validate."""
-        defaults = RobustSettings()
+        """The saved settings, each unreadable field replaced by its default; the defaults if they don't validate."""
+        defaults = APP_DEFAULTS
         values: dict[str, Any] = {}
         for f in fields(RobustSettings):
             key = f"{_ROBUST_GROUP}/{f.name}"

@@ -18,7 +18,7 @@ import numpy as np
 from ..audit import AuditError, AuditLog
 from ..explain import DEFAULT_COPIES, AttentionMaps, ExplainError, attention_maps, base_gradcam, defended_gradcam
 from ..imaging import Study, StudyLoadError
-from ..modelzoo import ModelLoadError, load_model, study_to_tensor
+from ..modelzoo import ModelLoadError, load_model_cached, study_to_tensor
 from ..report import ReportError, write_report
 from ..robust import Cancelled, EngineError, Result, RobustSettings, robust_predict
 from ..robust.device import resolve_device
@@ -108,7 +108,7 @@ def run_analysis(request: AnalysisRequest, progress: PhaseProgress, should_cance
     """The vote, then both attention maps at the image's size; a map failure keeps the result (with a message)."""
     if should_cancel():
         raise Cancelled("Analysis cancelled.")
-    model = load_model(request.model_reference, device="cpu")
+    model = load_model_cached(request.model_reference, device="cpu")  # verified once, kept while its files stay
     x = study_to_tensor(request.study, model.card)
     result = robust_predict(model, x, request.settings, progress=lambda d, t: progress(VOTES, d, t),
                             should_cancel=should_cancel)
@@ -146,7 +146,7 @@ def audit(result: Result) -> str:
 def run_maps(request: MapsRequest, progress: PhaseProgress, should_cancel: CancelFn) -> MapsOutcome:
     """Base and defended Grad-CAM of ``request.target``, with the same model, seed and device as the result."""
     result = request.result
-    model = load_model(request.model_reference, device=_device_of(result))
+    model = load_model_cached(request.model_reference, device=_device_of(result))
     if result.model.get("sha256") and model.sha256 != result.model["sha256"]:
         raise ExplainError("The model's weights changed since this analysis; press Analyze again.")
     x = study_to_tensor(request.study, model.card)

@@ -21,7 +21,7 @@ from .rm_gauge import RmGauge
 from .run_progress import RunProgress
 from .vote_histogram import VoteHistogram
 
-DETAIL_KEYS = ("RM", "p-value", "Votes n_A / n_B", "n", "p_A lower bound", "Certified L2 radius", "Seed",
+DETAIL_KEYS = ("RM", "p-value", "Votes n_A / n_B", "n", "p_A lower bound", "Certified L2 radius", "Scope", "Seed",
                "Elapsed", "Device", "Model")
 
 
@@ -79,6 +79,7 @@ def detail_values(result: Result) -> dict[str, str]:
         "n": copies,
         "p_A lower bound": f"{result.pa_lower_bound:.4f}",
         "Certified L2 radius": "—" if result.certified_radius is None else f"{result.certified_radius:.4f}",
+        "Scope": result.scope_summary(),
         "Seed": str(result.seed),
         "Elapsed": f"{result.elapsed_s:.2f} s",
         "Device": result.device,
@@ -139,6 +140,9 @@ class ResultsPanel(QScrollArea):
         result_layout.setContentsMargins(0, 0, 0, 0)
         result_layout.setSpacing(6)
         self.diagnosis_label = _wrapping(name="diagnosis")
+        # what the model can tell apart at all (and, out of scope, the vote it still cast): a diagnosis of one of
+        # three classes rules out only the other two
+        self.scope_label = _wrapping(name="scopeNote")
         self.verdict_badge = QLabel()
         self.verdict_badge.setObjectName("verdictBadge")
         self.verdict_badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -184,6 +188,7 @@ class ResultsPanel(QScrollArea):
         result_layout.addSpacing(6)
         result_layout.addWidget(_caption("MedRDF diagnosis"))
         result_layout.addWidget(self.diagnosis_label)
+        result_layout.addWidget(self.scope_label)
         result_layout.addLayout(verdict_row)
         result_layout.addWidget(self.alerts_area)
         result_layout.addWidget(self.protection_label)
@@ -245,7 +250,9 @@ class ResultsPanel(QScrollArea):
         self.progress.stop()
         self.set_status("")
         self.result = result
-        self.diagnosis_label.setText(result.display(result.diagnosis))
+        self.diagnosis_label.setText(result.headline())
+        self.diagnosis_label.setProperty("outOfScope", result.out_of_scope)
+        self.scope_label.setText(result.scope_note())
         accept = result.verdict == "accept"
         self.verdict_badge.setText("ACCEPT" if accept else "RE-EVALUATE")
         self.verdict_badge.setProperty("verdict", result.verdict)

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from ..explain import DEFAULT_COPIES
 from ..robust import RobustSettings, SettingsError, available_devices, default_threshold
+from ..robust.backends import LABELS, installed, native_bf16
 from ..robust.device import describe_device
-from ..robust.settings import SAMPLING
+from ..robust.settings import APP_DEFAULTS, SAMPLING
 from ..robust.validation import best_validated, defence_caution
 from .app_settings import MAX_GRADCAM_COPIES
 from .copies_control import CopiesControl
@@ -41,6 +42,16 @@ def device_label(name: str) -> str:
         return f"GPU {name}"
 
 
+def backend_choices() -> dict[str, str]:
+    """``"backend/precision"`` → label, for what this machine can run (bf16 only on a CPU with native bf16)."""
+    choices = {"auto/fp32": "Automatic (fastest available, fp32)"}
+    for backend in ("torch", "onnxruntime", "openvino"):
+        if installed(backend):
+            for precision in ("fp32", "bf16") if backend != "onnxruntime" and native_bf16() else ("fp32",):
+                choices[f"{backend}/{precision}"] = f"{LABELS[backend]} {precision}"
+    return choices
+
+
 def _combo(labels: dict[str, str]) -> QComboBox:
     box = QComboBox()
     for value, label in labels.items():
@@ -65,13 +76,13 @@ class SettingsPanel(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
         self._updating = False
-        self._shown = RobustSettings()  # carries fields this panel has no widget for through a round trip
+        self._shown = APP_DEFAULTS  # carries fields this panel has no widget for through a round trip
         # the size last shown for each denoiser, so that switching back and forth keeps each one's own value
         self._denoiser_size = dict(DEFAULT_DENOISER_SIZE)
         self._size_shown_for = self._shown.denoiser
         self._build(custom_cards)
         self._connect()
-        self.set_settings(RobustSettings())
+        self.set_settings(APP_DEFAULTS)
 
     # Layout -------------------------------------------------------------------------------------------------------
 
@@ -105,6 +116,11 @@ class SettingsPanel(QScrollArea):
         self.device.addItem("Automatic (GPU if available)", "auto")
         for name in available_devices():
             self.device.addItem(device_label(name), name)
+        self.backend = _combo(backend_choices())
+        self.backend.setToolTip("The library that classifies the vote's copies on the CPU. Automatic: the fastest "
+                                "installed (OpenVINO, ONNX Runtime, then PyTorch), all giving PyTorch's fp32 "
+                                "results. bf16 (only on a CPU with native bf16) is faster but changes a few "
+                                "copies' labels. On a GPU the vote runs in PyTorch.")
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 4096)
         self.gradcam_copies = QSpinBox()
@@ -157,6 +173,7 @@ class SettingsPanel(QScrollArea):
         compute_box = QGroupBox("Compute")
         compute_form = QFormLayout(compute_box)
         compute_form.addRow("Device:", self.device)
+        compute_form.addRow("Backend:", self.backend)
         compute_form.addRow("Batch size:", self.batch_size)
 
         maps_box = QGroupBox("Attention maps")
@@ -189,7 +206,7 @@ class SettingsPanel(QScrollArea):
                        self.seed.valueChanged,
                        self.denoiser.currentIndexChanged, self.kernel.valueChanged, self.alpha.valueChanged,
                        self.default_threshold.toggled, self.threshold.valueChanged, self.device.currentIndexChanged,
-                       self.batch_size.valueChanged):
+                       self.backend.currentIndexChanged, self.batch_size.valueChanged):
             signal.connect(self._on_edit)
         self.gradcam_copies.valueChanged.connect(self.gradcamCopiesChanged)
         self.model_selector.modelChanged.connect(self._on_model)
@@ -200,6 +217,7 @@ class SettingsPanel(QScrollArea):
 
     def settings(self) -> RobustSettings:
         """The settings as shown (possibly invalid: see :meth:`validation_error`)."""
+        backend, precision = self.backend.currentData().split("/")
         return self._shown.with_(
             noise=self.noise.currentData(),
             sigma=self.sigma.value(),
@@ -213,6 +231,8 @@ class SettingsPanel(QScrollArea):
             seed=self.seed.value() if self.fixed_seed.isChecked() else None,
             device=self.device.currentData(),
             sampling=self.sampling.currentData(),
+            backend=backend,
+            precision=precision,
         )
 
     def validation_error(self) -> str | None:
@@ -245,6 +265,8 @@ class SettingsPanel(QScrollArea):
                 self.threshold.setValue(settings.threshold)
             if not _select(self.device, settings.device):
                 _select(self.device, "auto")
+            if not _select(self.backend, f"{settings.backend}/{settings.precision}"):
+                _select(self.backend, "auto/fp32")
             self.batch_size.setValue(settings.batch_size)
         finally:
             self._updating = False
@@ -252,7 +274,7 @@ class SettingsPanel(QScrollArea):
 
     @Slot()
     def reset_to_defaults(self) -> None:
-        """The paper's defaults (``RobustSettings()``, m = 32 Grad-CAM copies); the model choice is kept."""
+        """The paper's defaults (``RobustSettings()``: fixed n, m = 32 Grad-CAM copies); the model choice is kept."""
         self.set_settings(RobustSettings())
         self.gradcam_copies.setValue(DEFAULT_COPIES)
 

@@ -156,3 +156,28 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def accuracy_table(records: list[dict], attacks: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Accuracy (%) per row and attack, with the images counted, and the worst case per image over the images that
+    have every attack of the row (what ``medrdf evaluate`` prints, here also for a run stopped part-way)."""
+    rows_seen = list(dict.fromkeys(r["row"] for r in records))
+    header = ["Model"] + attacks + ["Worst case"]
+    out = []
+    for row in rows_seen:
+        mine = [r for r in records if r["row"] == row]
+        by_attack = {a: [r for r in mine if r["attack"] == a] for a in attacks}
+        cells = [row]
+        for attack in attacks:
+            recs = by_attack[attack]
+            cells.append(f"{100.0 * sum(r['correct'] for r in recs) / len(recs):.1f} ({len(recs)})" if recs else "—")
+        row_attacks = [a for a in attacks if by_attack[a]]
+        per_image: dict[str, dict[str, bool]] = defaultdict(dict)
+        for r in mine:
+            if r["attack"] in row_attacks:
+                per_image[r["file"]][r["attack"]] = bool(r["correct"])
+        complete = [v for v in per_image.values() if len(v) == len(row_attacks)]
+        cells.append(f"{100.0 * sum(all(v.values()) for v in complete) / len(complete):.1f} ({len(complete)})"
+                     if complete else "—")
+        out.append(cells)
+    return header, out

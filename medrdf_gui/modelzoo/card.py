@@ -62,6 +62,9 @@ class ModelCard:
     # measured worst-case accuracy under attack, per row (base model or a MedRDF setting) and ε
     # (``medrdf evaluate --update-card``; robust/validation.py turns it into the result's protection notice)
     robustness: list[dict[str, Any]] = field(default_factory=list)
+    # out-of-scope detector (``medrdf scope fit``; modelzoo/scope.py): method, feature layer, threshold, the
+    # validation flag rate, and the statistics file beside the card with its sha256; empty = never fitted
+    scope: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     path: Path | None = field(default=None, compare=False)  # where the card was read from (not serialised)
 

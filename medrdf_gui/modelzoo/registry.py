@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from .architectures import NormalizedClassifier, build_network
 from .card import ModelCard
 from .errors import ModelLoadError, ModelNotFoundError
 from .preprocess import study_to_tensor
+from .scope import ScopeDetector
 
 DEFAULT_MODEL = "cxr3-resnet18"
 
@@ -81,10 +84,12 @@ def read_verified_weights(card: ModelCard) -> dict[str, torch.Tensor]:
 
 @dataclass
 class LoadedModel:
-    """A verified model ready for inference: ``module`` takes [B, C, H, W] pixels in [0, 1] and returns logits."""
+    """A verified model ready for inference: ``module`` takes [B, C, H, W] pixels in [0, 1] and returns logits;
+    ``scope`` is its out-of-scope detector (None when the card was never fitted: no scope check)."""
 
     card: ModelCard
     module: NormalizedClassifier
+    scope: ScopeDetector | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -119,14 +124,56 @@ def build_module(card: ModelCard) -> NormalizedClassifier:
     return NormalizedClassifier(net, card.mean, card.std)
 
 
-def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model by shipped name or card path, after checking the weights' SHA-256 against the card."""
+def load_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL, device: str | torch.device = "cpu", *,
+               with_scope: bool = True) -> LoadedModel:
+    """Load a model by shipped name or card path, after checking the SHA-256 of the weights (and of the scope
+    statistics, when the card has them) against the card. ``with_scope=False`` skips the scope entirely: only
+    for refitting it (``medrdf scope fit``), whose old statistics may be the very thing that is broken."""
     card = resolve_card(name_or_path)
     state = read_verified_weights(card)
+    scope = ScopeDetector.from_card(card) if with_scope else None
     module = build_module(card)
     try:
         module.net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
         raise ModelLoadError(f"Weights file {card.weights_path} does not fit the '{card.architecture}' architecture of its card.") from exc
     module.eval().requires_grad_(False)
-    return LoadedModel(card, module.to(device))
+    return LoadedModel(card, module.to(device), scope)
+
+
+_LOADED_CACHE_SIZE = 2
+_loaded: OrderedDict[tuple, LoadedModel] = OrderedDict()
+_loaded_lock = threading.Lock()
+
+
+def _files_key(card: ModelCard) -> tuple:
+    """The card's path, its sha256, and the size and modification time of the card and the weights file."""
+    stats = [os.stat(path) for path in (card.path, card.weights_path)]
+    return (str(Path(card.path).resolve()), card.sha256, *((st.st_size, st.st_mtime_ns) for st in stats))
+
+
+def load_model_cached(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+                      device: str | torch.device = "cpu") -> LoadedModel:
+    """:func:`load_model`, returning the model already loaded from the same, unchanged files (moved to ``device``).
+
+    Why: the viewer analyses image after image with one model, and reading, hashing and parsing the weights each
+    time costs about a second for nothing. The key holds the card's path and sha256 and the size and mtime of the
+    card and the weights, so a file changed on disk is loaded and verified afresh. The model is shared: callers
+    must not change its weights. The last two models are kept.
+    """
+    card = resolve_card(name_or_path)
+    try:
+        key = _files_key(card)
+    except OSError:  # a missing weights file: load_model says so in its own words
+        return load_model(name_or_path, device)
+    with _loaded_lock:
+        model = _loaded.get(key)
+        if model is not None:
+            _loaded.move_to_end(key)
+            return model.to(device)
+    model = load_model(name_or_path, device)
+    with _loaded_lock:
+        _loaded[key] = model
+        while len(_loaded) > _LOADED_CACHE_SIZE:
+            _loaded.popitem(last=False)
+    return model

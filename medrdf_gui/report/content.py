@@ -96,8 +96,7 @@ def reproduce_command(result: Result, copies: int | None) -> str:
     s = result.settings
     parts = [f"medrdf predict IMAGE --model {result.model['name']}", f"--noise {s['noise']} --sigma {s['sigma']:g}",
              f"--denoiser {s['denoiser']} --kernel {s['kernel']:g}", f"--n {s['n']}"]
-    if s.get("sampling", "fixed") != "fixed":
-        parts.append(f"--sampling {s['sampling']}")
+    parts.append(f"--sampling {s.get('sampling', 'fixed')}")  # always: the CLI's default is adaptive
     if s["noise"] == "gaussian":
         parts.append(f"--n0 {s['n0']}")
     parts += [f"--alpha {s['alpha']:g} --threshold {result.rm_threshold:g}", f"--seed {result.seed}",
@@ -148,6 +147,7 @@ def statistics_rows(result: Result) -> list[Row]:
     ]
     if result.certified_radius is not None:
         rows.append(("Certified L2 radius", f"{result.certified_radius:.4f}"))
+    rows.append(("Scope", result.scope_summary()))
     return rows
 
 

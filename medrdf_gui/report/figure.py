@@ -97,7 +97,8 @@ def _result_block(fig: Figure, result: Result, top: float) -> float:
     """Diagnosis, flag, reason, base model and warnings (left), vote statistics (right); returns the bottom."""
     y = _heading(fig, LEFT, top, "Result")
     fig.text(LEFT, y, "MedRDF diagnosis", fontsize=7.5, color=KEY_GREY, va="top")
-    fig.text(LEFT, y - 0.012, result.display(result.diagnosis), fontsize=18, weight="bold", va="top")
+    fig.text(LEFT, y - 0.012, result.headline(), fontsize=15 if result.out_of_scope else 18, weight="bold", va="top",
+             color=NOTE_AMBER if result.out_of_scope else "black")
     colour = content.FLAG_COLOURS[result.verdict]
     y -= 0.046
     fig.text(LEFT + 0.004, y, content.flag_text(result), fontsize=10, weight="bold", color="white", va="top",
@@ -106,6 +107,9 @@ def _result_block(fig: Figure, result: Result, top: float) -> float:
     for i, line in enumerate(reason):
         fig.text(LEFT + 0.145, y - i * 0.013, line, fontsize=8, va="top")
     y -= max(0.022, 0.013 * len(reason) + 0.006)
+    scope = textwrap.wrap(result.scope_note(), 62)[:3]  # what the model can tell apart at all
+    fig.text(LEFT, y, "\n".join(scope), fontsize=7.5, va="top", linespacing=1.25)
+    y -= 0.0122 * len(scope) + 0.003
     fig.text(LEFT, y, content.base_text(result), fontsize=8, va="top")
     y -= 0.015
     for alert in result.alerts:  # in full: what keeps the flag from ACCEPT must be read, not guessed at

@@ -1,8 +1,11 @@
 """``medrdf bench``: throughput of the bare classifier and of the full MedRDF pipeline on the same batches.
 
-Both loops classify the same number of copies of one image in the same batch size on the same device, so their
-ratio isolates what noise + denoise + vote cost on top of the n forward passes no vote-based method can avoid.
-Every figure is measured, repeated, and reported as median and spread (min–max).
+Both loops classify the same number of copies of one image in the same batch size on the same device, with the
+vote's classifier (robust/backends.py), so their ratio isolates what noise + denoise + vote cost on top of the n
+forward passes no vote-based method can avoid. A third loop runs today's reference, torch fp32 in channels_last,
+on the same batches, so the speed-up a faster backend brings is one number. The loops are interleaved, so drifts
+in machine load hit all three alike. Every figure is measured, repeated, and reported as median and spread
+(min–max).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .backends import TorchClassifier, select_classifier
 from .device import describe_device, resolve_device
 from .engine import VoteSampler
 from .settings import RobustSettings
@@ -54,22 +58,26 @@ class BenchReport:
     repeats: int
     noise: str
     denoiser: str
+    backend: str  # the vote's classifier, e.g. "OpenVINO bf16"
     bare_images_per_s: Spread
     pipeline_images_per_s: Spread
+    baseline_images_per_s: Spread  # bare torch fp32 channels_last (the classifier before backends) on the same batches
     ratio: float  # pipeline / bare (medians)
+    speedup: float  # pipeline / baseline (medians): the whole vote against bare torch fp32
     stage_ms_per_batch: dict[str, Spread]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def text(self) -> str:
-        b, p = self.bare_images_per_s, self.pipeline_images_per_s
+        b, p, t = self.bare_images_per_s, self.pipeline_images_per_s, self.baseline_images_per_s
         lines = [
             f"model {self.model} · {self.device} · batch {self.batch_size} · n {self.n} · {self.repeats} repeats · "
             f"{self.noise} + {self.denoiser}",
-            f"bare classifier   {b.median:10.1f} images/s  (min {b.low:.1f}, max {b.high:.1f})",
+            f"bare classifier   {b.median:10.1f} images/s  (min {b.low:.1f}, max {b.high:.1f})  {self.backend}",
             f"full pipeline     {p.median:10.1f} images/s  (min {p.low:.1f}, max {p.high:.1f})",
-            f"ratio pipeline/bare  {self.ratio:.3f}",
+            f"baseline          {t.median:10.1f} images/s  (min {t.low:.1f}, max {t.high:.1f})  bare torch fp32",
+            f"ratio pipeline/bare  {self.ratio:.3f}   speed-up pipeline/baseline  {self.speedup:.2f}",
             "ms per batch:  " + "  ".join(f"{k} {v.median:.2f}" for k, v in self.stage_ms_per_batch.items()),
         ]
         return "\n".join(lines)
@@ -80,24 +88,30 @@ def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, r
               warmup: int = 1) -> BenchReport:
     """Measure bare vs pipeline throughput on ``n`` copies of ``x`` ([1, C, H, W] in [0, 1])."""
     device = resolve_device(settings.device)
-    module = getattr(model, "module", model).to(device).eval().to(memory_format=torch.channels_last)
+    module = getattr(model, "module", model).to(device).eval()
     x = x.to(device)
     bs = settings.batch_size
     sizes = [min(bs, n - i) for i in range(0, n, bs)]
-    num_classes = int(module(x).shape[1])
+    baseline = TorchClassifier(module)
+    num_classes = int(baseline(x).shape[1])
+    classifier = select_classifier(model, device, settings.backend, settings.precision, tuple(x.shape[1:]))
     # The pipeline is timed through the engine's own VoteSampler, so the bench measures exactly what runs.
-    sampler = VoteSampler(module, x, settings, num_classes, torch.Generator(device=device).manual_seed(0))
+    sampler = VoteSampler(classifier, x, settings, num_classes, torch.Generator(device=device).manual_seed(0))
     noise, denoise, gen = sampler.noise, sampler.denoise, sampler.generator
 
     def batch(size: int) -> torch.Tensor:
         return x.expand(size, *x.shape[1:])
 
     def classify(t: torch.Tensor) -> torch.Tensor:
-        return module(t.contiguous(memory_format=torch.channels_last)).argmax(dim=1)
+        return classifier(t).argmax(dim=1)
 
     def bare() -> None:
         for size in sizes:
             classify(batch(size))
+
+    def reference() -> None:
+        for size in sizes:
+            baseline(batch(size)).argmax(dim=1)
 
     def pipeline() -> np.ndarray:
         return sampler.counts(n)
@@ -105,10 +119,12 @@ def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, r
     for _ in range(warmup):
         bare()
         pipeline()
-    bare_rates, pipe_rates = [], []
-    for _ in range(repeats):  # interleaved so drifts in machine load hit both alike
+        reference()
+    bare_rates, pipe_rates, base_rates = [], [], []
+    for _ in range(repeats):  # interleaved so drifts in machine load hit all three alike
         bare_rates.append(n / timed(bare, device)[0])
         pipe_rates.append(n / timed(pipeline, device)[0])
+        base_rates.append(n / timed(reference, device)[0])
     stages: dict[str, list[float]] = {"noise": [], "denoise": [], "classify": [], "vote": []}
     for _ in range(repeats):
         seconds, noisy = timed(lambda: noise(batch(sizes[0]), gen), device)
@@ -119,10 +135,11 @@ def benchmark(model, x: torch.Tensor, settings: RobustSettings, n: int = 1024, r
         stages["classify"].append(1000 * seconds)
         stages["vote"].append(1000 * timed(lambda: torch.bincount(labels, minlength=num_classes), device)[0])
     name = getattr(getattr(model, "card", None), "name", type(module).__name__)
-    bare_s, pipe_s = Spread.of(bare_rates), Spread.of(pipe_rates)
+    bare_s, pipe_s, base_s = Spread.of(bare_rates), Spread.of(pipe_rates), Spread.of(base_rates)
     return BenchReport(
-        model=name, device=describe_device(device), batch_size=bs, n=n, repeats=repeats, noise=settings.noise,
-        denoiser=settings.denoiser, bare_images_per_s=bare_s, pipeline_images_per_s=pipe_s,
-        ratio=pipe_s.median / bare_s.median,
+        model=name, device=describe_device(device, classifier.label), batch_size=bs, n=n, repeats=repeats,
+        noise=settings.noise, denoiser=settings.denoiser, backend=classifier.label, bare_images_per_s=bare_s,
+        pipeline_images_per_s=pipe_s, baseline_images_per_s=base_s, ratio=pipe_s.median / bare_s.median,
+        speedup=pipe_s.median / base_s.median,
         stage_ms_per_batch={k2: Spread.of(v) for k2, v in stages.items()},
     )

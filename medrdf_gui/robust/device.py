@@ -35,8 +35,10 @@ def resolve_device(request: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
-def describe_device(device: torch.device) -> str:
+def describe_device(device: torch.device, backend: str | None = None) -> str:
+    """``"cuda:0 (NVIDIA H200)"`` or ``"cpu (OpenVINO bf16, 2 threads)"``: on a CPU, ``backend`` (the vote's
+    classifier, robust/backends.py) is named, since it decides the speed and the exact arithmetic."""
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     threads = torch.get_num_threads()
-    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    return f"cpu ({f'{backend}, ' if backend else ''}{threads} thread{'s' if threads != 1 else ''})"

@@ -18,6 +18,8 @@ from torch import nn
 
 from .._version import __version__
 from ..alerts import BASE_DISAGREEMENT, UNVALIDATED_SETTING, Alert
+from ..modelzoo.scope import ScopeAssessment, scope_probe
+from .backends import Classifier, select_classifier
 from .denoise import make_denoiser
 from .device import describe_device, resolve_device
 from .errors import Cancelled, EngineError
@@ -30,6 +32,7 @@ from .vote import VoteOutcome, certified_radius, decide
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
+ClassifyFn = Callable[[torch.Tensor], torch.Tensor]  # pixels [B, C, H, W] → logits [B, K]
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -39,11 +42,12 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class VoteSampler:
-    """Draws noisy-denoised copies of ``x`` and counts the classifier's votes."""
+    """Draws noisy-denoised copies of ``x`` and counts the votes of ``classifier`` (a :class:`Classifier` from
+    robust/backends.py, or any callable from pixels to logits)."""
 
-    def __init__(self, module: nn.Module, x: torch.Tensor, settings: RobustSettings, num_classes: int,
+    def __init__(self, classifier: ClassifyFn, x: torch.Tensor, settings: RobustSettings, num_classes: int,
                  generator: torch.Generator, should_cancel: CancelFn | None = None) -> None:
-        self.module = module
+        self.classifier = classifier
         self.x = x
         self.noise = make_noise(settings.noise, settings.sigma)
         self.denoise = make_denoiser(settings.denoiser, settings.kernel)
@@ -58,7 +62,7 @@ class VoteSampler:
             try:
                 batch = self.x.expand(count, *self.x.shape[1:])
                 copies = self.denoise(self.noise(batch, self.generator))
-                return self.module(copies.contiguous(memory_format=torch.channels_last)).argmax(dim=1)
+                return self.classifier(copies).argmax(dim=1)
             except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
                 if not _is_oom(exc):
                     raise
@@ -90,10 +94,13 @@ class VoteSampler:
 
 
 def run_alerts(classes: list[str], outcome: VoteOutcome, base_label: int, caution: str | None,
-               display_names: dict[str, str]) -> list[Alert]:
-    """The alerts the vote itself raises: the base model disagrees with a kept vote (a possible adversarial
-    input: the defence changed the answer), and settings not validated for this model."""
+               display_names: dict[str, str], scope: ScopeAssessment | None = None) -> list[Alert]:
+    """The alerts the run itself raises: the base model disagrees with a kept vote (a possible adversarial
+    input: the defence changed the answer), the clean image is outside the model's scope (unlike its training
+    images, so no class of the model fits it), and settings not validated for this model."""
     found: list[Alert] = []
+    if scope is not None and scope.alert is not None:
+        found.append(scope.alert)
     if not outcome.abstained and outcome.label != base_label:
         name = lambda c: display_names.get(c, c)  # noqa: E731
         found.append(Alert(BASE_DISAGREEMENT, (
@@ -106,11 +113,13 @@ def run_alerts(classes: list[str], outcome: VoteOutcome, base_label: int, cautio
 
 def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = None, *,
                    progress: ProgressFn | None = None, should_cancel: CancelFn | None = None,
-                   classes: list[str] | None = None, **overrides) -> Result:
+                   classes: list[str] | None = None, classifier: Classifier | None = None, **overrides) -> Result:
     """Run MedRDF on one image tensor ``x`` ([1, C, H, W] or [C, H, W], pixels in [0, 1]).
 
     ``model`` is a :class:`~medrdf_gui.modelzoo.LoadedModel` (or a bare ``nn.Module`` with ``classes`` given).
-    Keyword overrides change single settings: ``robust_predict(model, x, n=1000, seed=0)``.
+    Keyword overrides change single settings: ``robust_predict(model, x, n=1000, seed=0)``. The vote's copies are
+    classified by ``classifier`` when given, else by the one ``settings.backend``/``precision`` select
+    (robust/backends.py); the base model's own prediction on ``x`` is always torch fp32.
     """
     settings = (settings or RobustSettings()).with_(**overrides).validate()
     module: nn.Module = getattr(model, "module", model)
@@ -137,8 +146,13 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
     generator = torch.Generator(device=device).manual_seed(seed)
     try:
         with torch.inference_mode():
-            probabilities = torch.softmax(module(x).float(), dim=1)[0].cpu().numpy()
-            sampler = VoteSampler(module, x, settings, k, generator, should_cancel)
+            with scope_probe(getattr(model, "scope", None), module) as probe:
+                logits = module(x).float()
+            probabilities = torch.softmax(logits, dim=1)[0].cpu().numpy()
+            scope = probe.assess(logits)  # None when the model's card has no scope statistics
+            if classifier is None:
+                classifier = select_classifier(model, device, settings.backend, settings.precision, tuple(x.shape[1:]))
+            sampler = VoteSampler(classifier, x, settings, k, generator, should_cancel)
             total = settings.n + (settings.n0 if settings.noise == "gaussian" else 0)
             selection = None
             if settings.noise == "gaussian":
@@ -170,10 +184,11 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         guess = int(np.argmax(selection))
         radius = certified_radius(settings.sigma, int(counts[guess]), n_used, settings.alpha)
     base_label = int(np.argmax(probabilities))
-    used = settings.with_(seed=seed, threshold=threshold, batch_size=sampler.batch_size)
+    used = settings.with_(seed=seed, threshold=threshold, batch_size=sampler.batch_size,
+                          backend=classifier.backend, precision=classifier.precision)
     caution = defence_caution(card, settings)
     display_names = dict(card.display_names) if card else {}
-    alerts = run_alerts(classes, outcome, base_label, caution, display_names)
+    alerts = run_alerts(classes, outcome, base_label, caution, display_names, scope)
     return Result(
         diagnosis=None if outcome.abstained else classes[outcome.top],
         label=outcome.label,
@@ -200,7 +215,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         base_probabilities={name: float(p) for name, p in zip(classes, probabilities)},
         settings=used.to_dict(),
         model={"name": card.name if card else type(module).__name__, "sha256": card.sha256 if card else ""},
-        device=describe_device(device),
+        device=describe_device(device, classifier.label),
         seed=seed,
         elapsed_s=round(time.perf_counter() - started, 3),
         display_names=display_names,
@@ -208,6 +223,9 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         caution=caution,
         alerts=alerts,
         protection=protection_notice(card, settings),
+        out_of_scope=scope is not None and scope.out_of_scope,
+        ood_score=scope.score if scope is not None else None,
+        ood_threshold=scope.threshold if scope is not None else None,
         app_version=__version__,
         timestamp=timestamp,
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import alerts as alert_codes
 from ..alerts import Alert
+from ..modelzoo.scope import classes_sentence
 
 if TYPE_CHECKING:
     from ..imaging import Study
@@ -66,6 +67,11 @@ class Result:
     caution: str | None = None
     alerts: list[Alert] = field(default_factory=list)  # evidence against vouching for this result (alerts.py)
     protection: str | None = None  # standing notice: the model's measured protection (robust/validation.py)
+    # scope check of the clean image (modelzoo/scope.py): score and threshold are None when the model's card has
+    # no scope statistics; ``out_of_scope`` also raises the out-of-scope alert
+    out_of_scope: bool = False
+    ood_score: float | None = None
+    ood_threshold: float | None = None
     app_version: str = ""
     timestamp: str = ""
 
@@ -102,6 +108,26 @@ class Result:
         if class_name is None:
             return "Abstained"
         return self.display_names.get(class_name, class_name)
+
+    def headline(self) -> str:
+        """What the reader sees first: the diagnosis, or that there is none because the image is outside the
+        model's scope (its vote then names a class the image need not belong to)."""
+        return "Outside the model's scope" if self.out_of_scope else self.display(self.diagnosis)
+
+    def scope_note(self) -> str:
+        """What the model can tell apart at all, and, out of scope, what its vote said and that it means nothing."""
+        sentence = classes_sentence([self.display(c) for c in self.classes])
+        if self.out_of_scope:
+            return f"Vote, not meaningful for this image: {self.display(self.diagnosis)}. {sentence}"
+        return sentence
+
+    def scope_summary(self) -> str:
+        """The scope check in one phrase, for the CLI, the results panel and the report alike."""
+        if self.ood_score is None or self.ood_threshold is None:
+            return "not checked (no scope statistics in the model card)"
+        if self.out_of_scope:
+            return f"OUT OF SCOPE: score {self.ood_score:.4g} > threshold {self.ood_threshold:.4g}"
+        return f"in scope: score {self.ood_score:.4g} ≤ threshold {self.ood_threshold:.4g}"
 
     def reason(self) -> str:
         """Why the flag is what it is: the RM rule's sentence, preceded by the alerts when they overrule it."""

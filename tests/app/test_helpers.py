@@ -8,6 +8,7 @@ from medrdf_gui.app.app_settings import AppSettings
 from medrdf_gui.app.eta import EtaEstimator, format_duration
 from medrdf_gui.app.study_navigator import StudyNavigator, list_studies
 from medrdf_gui.robust import RobustSettings
+from medrdf_gui.robust.settings import APP_DEFAULTS
 
 
 def test_format_duration() -> None:
@@ -68,10 +69,10 @@ def test_garbled_values_fall_back_to_defaults(tmp_path: Path) -> None:
     assert settings.window_geometry() is None
 
 
-def test_values_the_engine_rejects_give_the_paper_defaults(tmp_path: Path) -> None:
+def test_values_the_engine_rejects_give_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "invalid.ini"
     path.write_text("[robust]\nn=3\nalpha=0.001\nkernel=4\n", encoding="utf-8")
-    assert AppSettings(path).robust_settings() == RobustSettings()
+    assert AppSettings(path).robust_settings() == APP_DEFAULTS
 
 
 def test_gradcam_copies_setting_falls_back_to_32(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from medrdf_gui.app.model_selector import NO_MODEL_TEXT
 from medrdf_gui.robust import RobustSettings
+from medrdf_gui.robust.settings import APP_DEFAULTS
 
 
 def test_settings_and_model_persist_across_windows(make_window, settings_path: Path, tiny_model_card: Path) -> None:
@@ -32,7 +33,7 @@ def test_garbled_settings_file_still_opens_with_defaults(make_window, settings_p
     settings_path.write_text("[robust]\nsigma=banana\nn=many\ndevice=\n\n[window]\ngeometry=@ByteArray(junk)\n"
                              "state=3\n\n[model]\nreference=/nowhere/card.json\n", encoding="utf-8")
     window = make_window(settings_path)
-    assert window.settings_panel.settings() == RobustSettings()
+    assert window.settings_panel.settings() == APP_DEFAULTS
     assert window.settings_panel.model_reference() is None
     warnings = window.banners.messages("settings")
     assert len(warnings) == 1 and "defaults are used" in warnings[0][1] and "'sigma'" in warnings[0][1]
@@ -47,7 +48,7 @@ def test_unreadable_settings_file_warns_and_uses_defaults(make_window, settings_
     else:
         settings_path.write_text("[robust]\nsigma=0.3\n[broken\nn=5\n", encoding="utf-8")
     window = make_window(settings_path)
-    assert window.settings_panel.settings() == RobustSettings()
+    assert window.settings_panel.settings() == APP_DEFAULTS
     (severity, text), = window.banners.messages("settings")
     assert severity == "warning" and str(settings_path) in text
     if damage == "format":
@@ -59,13 +60,24 @@ def test_clean_settings_file_gives_no_warning(make_window, settings_path: Path) 
     assert window.banners.messages("settings") == []
 
 
-def test_reset_to_paper_defaults(window) -> None:
+def test_a_new_window_samples_adaptively_and_reset_gives_the_paper_s_fixed_n(window) -> None:
     panel = window.settings_panel
+    assert panel.settings() == APP_DEFAULTS and APP_DEFAULTS.sampling == "adaptive" and APP_DEFAULTS.n == 10_000
+    assert APP_DEFAULTS == RobustSettings().with_(sampling="adaptive")  # everything else is the paper's
     panel.set_settings(RobustSettings(n=123, sigma=0.5, noise="poisson", denoiser="none", seed=3))
     panel.gradcam_copies.setValue(5)
     window.actions.reset_settings.trigger()
-    assert panel.settings() == RobustSettings()
+    assert panel.settings() == RobustSettings() and panel.settings().sampling == "fixed"
     assert panel.gradcam_copies.value() == 32
+
+
+def test_backend_choice_round_trips(window) -> None:
+    panel = window.settings_panel
+    assert panel.backend.currentData() == "auto/fp32" and panel.backend.findData("torch/fp32") >= 0
+    panel.set_settings(RobustSettings(backend="torch", precision="fp32"))
+    assert (panel.settings().backend, panel.settings().precision) == ("torch", "fp32")
+    panel.set_settings(RobustSettings(backend="onnxruntime", precision="bf16"))  # no such entry: automatic
+    assert (panel.settings().backend, panel.settings().precision) == ("auto", "fp32")
 
 
 def test_sigma_slider_and_spin_box_agree(window) -> None:
