@@ -20,7 +20,7 @@ from medrdf_gui import paths
 from medrdf_gui.app.app_settings import AppSettings
 from medrdf_gui.app.main import application
 from medrdf_gui.app.main_window import MainWindow
-from medrdf_gui.app.report_export import ExportReportDialog
+from medrdf_gui.app.dialogs.report_export import ExportReportDialog
 from medrdf_gui.modelzoo import DEFAULT_MODEL
 from medrdf_gui.modelzoo.testing import write_untrained_model
 from medrdf_gui.robust import RobustSettings

@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QWidget
 
 from .app_settings import AppSettings
-from .model_selector import ModelSelector
+from .panels.model_selector import ModelSelector
 
 
 class RecentFilesMenu(QMenu):

@@ -16,25 +16,25 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QS
 
 from ..imaging import Study, StudyLoadError, load_study
 from ..modelzoo import DEFAULT_MODEL
-from .about_dialog import AboutDialog
+from .dialogs.about_dialog import AboutDialog
 from .actions import ViewerActions
-from .analysis_flow import AnalysisFlow
+from .analysis.analysis_flow import AnalysisFlow
 from .app_settings import AppSettings
 from .dynamic_menus import ModelMenu, RecentFilesMenu
-from .frame_selector import FrameSelector
-from .image_view import ImageView
-from .maps_panel import MapsPanel
-from .message_banner import BannerArea
-from .model_selector import NO_MODEL_TEXT, is_untrained
-from .results_panel import ResultsPanel
-from .settings_panel import SettingsPanel
-from .study_info_panel import StudyInfoPanel
+from .view.frame_selector import FrameSelector
+from .view.image_view import ImageView
+from .panels.maps_panel import MapsPanel
+from .panels.message_banner import BannerArea
+from .panels.model_selector import NO_MODEL_TEXT, is_untrained
+from .panels.results_panel import ResultsPanel
+from .panels.settings_panel import SettingsPanel
+from .panels.study_info_panel import StudyInfoPanel
 from .study_navigator import StudyNavigator
-from .tags_panel import TagsPanel
-from .welcome_page import WelcomePage
+from .panels.tags_panel import TagsPanel
+from .panels.welcome_page import WelcomePage
 from .window_chrome import build_toolbar, fill_menu
-from .window_preset_box import describe_window
-from .zoomable_view import ZoomableView
+from .view.window_preset_box import describe_window
+from .view.zoomable_view import ZoomableView
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMenu, QToolBar, QToolButton, QWidget
 
 from .actions import ViewerActions
-from .window_preset_box import WindowPresetBox
+from .view.window_preset_box import WindowPresetBox
 
 MenuItem = QAction | QMenu | None  # None: a separator
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtWidgets import QApplication, QPushButton
 
 from medrdf_gui import __version__, about
-from medrdf_gui.app.about_dialog import AboutDialog
+from medrdf_gui.app.dialogs.about_dialog import AboutDialog
 from medrdf_gui.app.main import main
 from medrdf_gui.app.main_window import MainWindow
 from medrdf_gui.modelzoo.testing import write_untrained_model

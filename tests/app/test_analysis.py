@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from medrdf_gui.alerts import BASE_DISAGREEMENT, UNVALIDATED_SETTING, Alert
-from medrdf_gui.app.results_panel import detail_values
+from medrdf_gui.app.panels.results_panel import detail_values
 from medrdf_gui.modelzoo.testing import write_untrained_model
 from medrdf_gui.robust import Result
 
@@ -196,7 +196,7 @@ def test_bad_model_ends_in_a_message_and_the_app_keeps_working(qtbot, analysis_w
 
 
 def test_engine_error_is_a_message(qtbot, analysis_window, monkeypatch) -> None:
-    from medrdf_gui.app import jobs as worker_module
+    from medrdf_gui.app.analysis import jobs as worker_module
 
     def out_of_memory(*_, **__):
         raise MemoryError
@@ -263,7 +263,7 @@ def test_worker_leaves_a_core_for_the_gui_and_restores_torch_threads(qtbot, anal
 
     import torch
 
-    from medrdf_gui.app import jobs as worker_module
+    from medrdf_gui.app.analysis import jobs as worker_module
 
     seen = []
     real_predict = worker_module.robust_predict

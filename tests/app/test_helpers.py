@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medrdf_gui.app.app_settings import AppSettings
-from medrdf_gui.app.eta import EtaEstimator, format_duration
+from medrdf_gui.app.analysis.eta import EtaEstimator, format_duration
 from medrdf_gui.app.study_navigator import StudyNavigator, list_studies
 from medrdf_gui.robust import RobustSettings
 from medrdf_gui.robust.settings import APP_DEFAULTS
@@ -86,7 +86,7 @@ def test_gradcam_copies_setting_falls_back_to_32(tmp_path: Path) -> None:
 def test_overlay_is_packed_for_qt_and_at_most_1024_pixels_a_side() -> None:
     import numpy as np
 
-    from medrdf_gui.app.heatmap import colorize, legend_gradient, overlay_pixels, rgb_from_overlay
+    from medrdf_gui.app.view.heatmap import colorize, legend_gradient, overlay_pixels, rgb_from_overlay
 
     cam = np.linspace(0, 1, 1955 * 1841, dtype=np.float32).reshape(1955, 1841)
     cam[0, 0] = np.nan  # a bad value is drawn as 0, never raises

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from medrdf_gui.app.analysis_controller import CLASS_MAPS
-from medrdf_gui.app.heatmap import colorize, overlay_pixels, rgb_from_overlay
+from medrdf_gui.app.analysis.analysis_controller import CLASS_MAPS
+from medrdf_gui.app.view.heatmap import colorize, overlay_pixels, rgb_from_overlay
 from medrdf_gui.app.main_window import IMAGE_TAB, MAPS_TAB
 from medrdf_gui.imaging import load_study
 
@@ -145,7 +145,7 @@ def test_cancel_during_the_maps_phase_leaves_no_half_state(qtbot, analysis_windo
 
 
 def test_cancelled_class_maps_keep_the_maps_shown(qtbot, analysis_window, finish_run, monkeypatch) -> None:
-    from medrdf_gui.app import jobs
+    from medrdf_gui.app.analysis import jobs
     from medrdf_gui.robust import Cancelled
 
     window = analysis_window

@@ -10,8 +10,8 @@ from pathlib import Path
 from pypdf import PdfReader
 from PySide6.QtWidgets import QDialog
 
-from medrdf_gui.app import jobs
-from medrdf_gui.app.report_export import ExportReportDialog, default_report_name
+from medrdf_gui.app.analysis import jobs
+from medrdf_gui.app.dialogs.report_export import ExportReportDialog, default_report_name
 from medrdf_gui.imaging import load_study
 from medrdf_gui.report import ReportError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtGui import QAction
 
 from medrdf_gui.alerts import OUT_OF_SCOPE, Alert
-from medrdf_gui.app.results_panel import ResultsPanel
+from medrdf_gui.app.panels.results_panel import ResultsPanel
 from medrdf_gui.robust import robust_predict
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medrdf_gui.app.model_selector import NO_MODEL_TEXT
+from medrdf_gui.app.panels.model_selector import NO_MODEL_TEXT
 from medrdf_gui.robust import RobustSettings
 from medrdf_gui.robust.settings import APP_DEFAULTS
 

@@ -9,9 +9,9 @@ import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from medrdf_gui.app.qimage_conversion import to_display_bytes
-from medrdf_gui.app.tags_model import HIDDEN_TEXT
-from medrdf_gui.app.window_preset_box import VOI_LUT_LABEL
+from medrdf_gui.app.view.qimage_conversion import to_display_bytes
+from medrdf_gui.app.panels.tags_model import HIDDEN_TEXT
+from medrdf_gui.app.view.window_preset_box import VOI_LUT_LABEL
 from medrdf_gui.imaging import load_study
 
 CHEST_MONO1 = "cxr_cr_mono1_nopreamble_CR-MONO1-10-chest.dcm"  # 440×440, 10-bit, MONOCHROME1, WC/WW

@@ -14,12 +14,12 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from ..alerts import BASE_DISAGREEMENT
-from ..robust import Result
-from .resources import icon
-from .rm_gauge import RmGauge
-from .run_progress import RunProgress
-from .vote_histogram import VoteHistogram
+from ...alerts import BASE_DISAGREEMENT
+from ...robust import Result
+from ..resources import icon
+from ..panels.rm_gauge import RmGauge
+from ..panels.run_progress import RunProgress
+from ..panels.vote_histogram import VoteHistogram
 
 DETAIL_KEYS = ("RM", "p-value", "Votes n_A / n_B", "n", "p_A lower bound", "Certified L2 radius", "Scope", "Seed",
                "Elapsed", "Device", "Model")

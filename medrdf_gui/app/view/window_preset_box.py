@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
-from ..imaging import Study, WindowPreset
-from .image_view import CUSTOM_WINDOW_NAME
+from ...imaging import Study, WindowPreset
+from ..view.image_view import CUSTOM_WINDOW_NAME
 
 VOI_LUT_LABEL = "File VOI LUT (default)"
 

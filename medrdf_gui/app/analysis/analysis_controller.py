@@ -13,9 +13,9 @@ from functools import partial
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from .eta import EtaEstimator
-from .jobs import MAPS, AnalysisOutcome, AnalysisRequest, MapsRequest, ReportRequest, run_analysis, run_maps, run_report
-from .worker import AnalysisWorker
+from ..analysis.eta import EtaEstimator
+from ..analysis.jobs import MAPS, AnalysisOutcome, AnalysisRequest, MapsRequest, ReportRequest, run_analysis, run_maps, run_report
+from ..analysis.worker import AnalysisWorker
 
 ANALYSIS, CLASS_MAPS, REPORT = "analysis", "maps", "report"
 _KINDS = {AnalysisRequest: (ANALYSIS, run_analysis), MapsRequest: (CLASS_MAPS, run_maps),

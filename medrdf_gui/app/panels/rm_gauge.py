@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .chart_painter import chart_painter
+from ..view.chart_painter import chart_painter
 
 _TRACK = QColor("#39424d")
 _BELOW = QColor("#f0a202")  # re-evaluate side

@@ -23,8 +23,8 @@ from typing import Callable
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..robust import Cancelled
-from .jobs import CancelFn, PhaseProgress, describe_failure
+from ...robust import Cancelled
+from ..analysis.jobs import CancelFn, PhaseProgress, describe_failure
 
 log = logging.getLogger(__name__)
 

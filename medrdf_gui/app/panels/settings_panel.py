@@ -11,17 +11,17 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from ..explain import DEFAULT_COPIES
-from ..robust import RobustSettings, SettingsError, available_devices, default_threshold
-from ..robust.backends import LABELS, installed, native_bf16
-from ..robust.device import describe_device
-from ..robust.settings import APP_DEFAULTS, SAMPLING
-from ..robust.validation import best_validated, defence_caution
-from .app_settings import MAX_GRADCAM_COPIES
-from .copies_control import CopiesControl
-from .model_selector import ModelSelector
-from .resources import icon
-from .sigma_control import SigmaControl
+from ...explain import DEFAULT_COPIES
+from ...robust import RobustSettings, SettingsError, available_devices, default_threshold
+from ...robust.backends import LABELS, installed, native_bf16
+from ...robust.device import describe_device
+from ...robust.settings import APP_DEFAULTS, SAMPLING
+from ...robust.validation import best_validated, defence_caution
+from ..app_settings import MAX_GRADCAM_COPIES
+from ..panels.copies_control import CopiesControl
+from ..panels.model_selector import ModelSelector
+from ..resources import icon
+from ..panels.sigma_control import SigmaControl
 
 NOISE_LABELS = {"salt-pepper": "Salt & pepper", "gaussian": "Gaussian", "poisson": "Poisson"}
 DENOISER_LABELS = {"median": "Median filter", "gaussian": "Gaussian filter", "none": "None"}

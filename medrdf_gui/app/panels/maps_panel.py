@@ -12,12 +12,12 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QSlider,
                                QStackedWidget, QVBoxLayout, QWidget)
 
-from ..robust import Result
-from .heatmap import DEFAULT_OPACITY, legend_gradient
-from .jobs import MapsOutcome
-from .map_pane import MapPane, ViewGroup
-from .qimage_conversion import qimage_from_bytes
-from .run_progress import RunProgress
+from ...robust import Result
+from ..view.heatmap import DEFAULT_OPACITY, legend_gradient
+from ..analysis.jobs import MapsOutcome
+from ..view.map_pane import MapPane, ViewGroup
+from ..view.qimage_conversion import qimage_from_bytes
+from ..panels.run_progress import RunProgress
 
 DEFAULT_TARGET_TEXT = "As diagnosed (each model's class)"
 EMPTY_TEXT = ("No attention maps yet.\n\nPress Analyze: after the vote, the Grad-CAM maps of the base model and of "

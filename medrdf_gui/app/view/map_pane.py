@@ -14,8 +14,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QWidget
 
-from .heatmap import DEFAULT_OPACITY
-from .zoomable_view import ZoomableView
+from ..view.heatmap import DEFAULT_OPACITY
+from ..view.zoomable_view import ZoomableView
 
 
 def _qimage_rgb32(words: np.ndarray) -> QImage:

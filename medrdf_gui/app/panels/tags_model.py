@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from ..imaging import TagRow
+from ...imaging import TagRow
 
 HIDDEN_TEXT = "•••••• (hidden)"
 # Keyword and value first: they are what a reader scans for; tag numbers and VRs are for the DICOM-literate.

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
-from ..robust import Result
+from ...robust import Result
 
 PDF_FILTER = "PDF documents (*.pdf)"
 

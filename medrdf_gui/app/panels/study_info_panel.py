@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
-from ..imaging import Study
+from ...imaging import Study
 
 
 _ZERO_WIDTH_SPACE = "\u200b"

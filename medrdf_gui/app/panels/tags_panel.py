@@ -7,8 +7,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView,
                                QToolButton, QVBoxLayout, QWidget)
 
-from ..imaging import Study
-from .tags_model import KEYWORD_COLUMN, TAG_COLUMN, VALUE_COLUMN, VR_COLUMN, TagTableModel
+from ...imaging import Study
+from ..panels.tags_model import KEYWORD_COLUMN, TAG_COLUMN, VALUE_COLUMN, VR_COLUMN, TagTableModel
 
 
 class TagsPanel(QWidget):

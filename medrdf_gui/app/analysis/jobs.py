@@ -15,14 +15,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..audit import AuditError, AuditLog
-from ..explain import DEFAULT_COPIES, AttentionMaps, ExplainError, attention_maps, base_gradcam, defended_gradcam
-from ..imaging import Study, StudyLoadError
-from ..modelzoo import ModelLoadError, load_model_cached, study_to_tensor
-from ..report import ReportError, write_report
-from ..robust import Cancelled, EngineError, Result, RobustSettings, robust_predict
-from ..robust.device import resolve_device
-from .heatmap import overlay_pixels
+from ...audit import AuditError, AuditLog
+from ...explain import DEFAULT_COPIES, AttentionMaps, ExplainError, attention_maps, base_gradcam, defended_gradcam
+from ...imaging import Study, StudyLoadError
+from ...modelzoo import ModelLoadError, load_model_cached, study_to_tensor
+from ...report import ReportError, write_report
+from ...robust import Cancelled, EngineError, Result, RobustSettings, robust_predict
+from ...robust.device import resolve_device
+from ..view.heatmap import overlay_pixels
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def run_maps(request: MapsRequest, progress: PhaseProgress, should_cancel: Cance
 
 def run_report(request: ReportRequest, progress: PhaseProgress, should_cancel: CancelFn) -> Path:
     """Write the PDF (ReportError on failure); only the model's card is read, not its weights."""
-    from ..modelzoo import resolve_card
+    from ...modelzoo import resolve_card
 
     try:
         card = resolve_card(request.model_reference)

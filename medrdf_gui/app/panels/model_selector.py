@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..modelzoo import ModelCard, ModelLoadError, available_cards, resolve_card
-from ..robust.validation import protection_summary
-from .resources import icon
+from ...modelzoo import ModelCard, ModelLoadError, available_cards, resolve_card
+from ...robust.validation import protection_summary
+from ..resources import icon
 
 NO_MODEL_TEXT = "No model installed — choose Settings ▸ Model ▸ Load model card…"
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QDialog
 
-from ..robust import Result
-from .analysis_controller import ANALYSIS, CLASS_MAPS, AnalysisController
-from .jobs import AnalysisRequest, MapsOutcome, MapsRequest, ReportRequest
-from .model_selector import NO_MODEL_TEXT
-from .report_export import ExportReportDialog
+from ...robust import Result
+from ..analysis.analysis_controller import ANALYSIS, CLASS_MAPS, AnalysisController
+from ..analysis.jobs import AnalysisRequest, MapsOutcome, MapsRequest, ReportRequest
+from ..panels.model_selector import NO_MODEL_TEXT
+from ..dialogs.report_export import ExportReportDialog
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from ..main_window import MainWindow
 
 
 class AnalysisFlow(QObject):

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .chart_painter import chart_painter
+from ..view.chart_painter import chart_painter
 
 _TEXT = QColor("#c2cbd4")
 _AXIS = QColor("#56606b")

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFo
                                QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QTabWidget, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from .. import about
-from .resources import icon
+from ... import about
+from ..resources import icon
 
 MODEL_COLUMNS = ("Model", "Version", "Date", "SHA-256", "Test accuracy", "Measured protection")
 

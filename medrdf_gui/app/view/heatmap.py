@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..report.figure import HEAT, OVERLAY_WEIGHT
+from ...report.figure import HEAT, OVERLAY_WEIGHT
 
 COLORMAP_NAME = "jet"
 DEFAULT_OPACITY = OVERLAY_WEIGHT  # the report's blend weight

@@ -13,10 +13,10 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent, QPixmap
 from PySide6.QtWidgets import QWidget
 
-from ..imaging import Study, WindowPreset
-from ..imaging.windowing import range_window
-from .qimage_conversion import qimage_from_bytes, to_display_bytes
-from .zoomable_view import ZoomableView
+from ...imaging import Study, WindowPreset
+from ...imaging.windowing import range_window
+from ..view.qimage_conversion import qimage_from_bytes, to_display_bytes
+from ..view.zoomable_view import ZoomableView
 
 # A right-drag across this many screen pixels changes the window by the whole data range: fine enough for a
 # 10-bit radiograph, fast enough for 16-bit CT.
