@@ -138,7 +138,7 @@ def run_rows(result: Result, generated: str) -> list[Row]:
 
 def statistics_rows(result: Result) -> list[Row]:
     rows = [
-        ("Top vote", f"{result.display(result.top_class)}: {result.n_a:,} of {result.n:,}"),
+        ("Top vote", f"{result.display(result.top_class)}: {result.n_a:,} of {result.n_used or result.n:,}"),
         ("Runner-up", f"{result.display(result.runner_up_class)}: {result.n_b:,}"),
         ("Binomial test", f"{p_value_phrase(result.p_value)} (α = {result.settings['alpha']:g})"),
         ("Robust Metric", f"RM = {result.rm:.2f} (threshold {result.rm_threshold:g}, range 0–{result.num_classes})"),

@@ -174,7 +174,9 @@ def _histogram(fig: Figure, result: Result, rect: tuple[float, float, float, flo
     ax.set_xlim(0, max(values + [1]) * 1.2)
     ax.tick_params(axis="x", labelsize=6.5)
     ax.set_xlabel("votes", fontsize=7, labelpad=1)
-    ax.set_title(f"Votes of the n = {result.n:,} noisy, denoised copies", fontsize=8)
+    drawn = result.n_used or result.n
+    ax.set_title(f"Votes of the {drawn:,} noisy, denoised copies drawn" + (f" (cap n = {result.n:,})" if drawn < result.n else ""),
+                 fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
 
 
@@ -238,7 +240,8 @@ def build_page(result: Result, study: Study, image: np.ndarray, maps: Any | None
                     + 0.012 * len(command) + 0.055)
     panels = panel_images(image, maps.base if maps else None, maps.defended if maps else None)
     y = _image_row(fig, panels, _panel_titles(result, study, maps, deidentify), top=y - 0.01,
-                   max_height=max(0.1, min(0.2, y - 0.04 - below_images)))
+                   # a result with several alerts leaves less room: the images shrink, the text never overlaps
+                   max_height=max(0.05, min(0.2, y - 0.04 - below_images)))
 
     chart_top = y - 0.03
     _histogram(fig, result, (LEFT + 0.15, chart_top - 0.11, 0.29, 0.11))
