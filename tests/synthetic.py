@@ -1,4 +1,5 @@
-"""Synthetic classifiers with known vote probabilities, shared by the statistical tests."""
+"""Synthetic classifiers with known vote probabilities, shared by the statistical tests, and the accuracy and
+L∞-budget checks the attack tests share."""
 
 from __future__ import annotations
 
@@ -35,3 +36,15 @@ def _settings(**kw) -> RobustSettings:
     base = dict(noise="gaussian", sigma=0.1, denoiser="none", n=100, n0=1, batch_size=100, device="cpu", seed=0)
     base.update(kw)
     return RobustSettings(**base)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of ``model`` on (x, y), without gradients."""
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def check_budget(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
+    """An adversarial image stays within ‖x_adv − x‖∞ ≤ ε and inside [0, 1]."""
+    assert float((x_adv - x).abs().max()) <= eps + 1e-6
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0

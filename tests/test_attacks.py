@@ -14,6 +14,7 @@ from medrdf_gui.attacks import ATTACKS, cw_linf, eot_pgd, fgsm, ifgsm, parse_att
 from medrdf_gui.attacks.adaptive import BPDA_MODES, backward_surrogate, mean_filter, straight_through
 from medrdf_gui.modelzoo.architectures import NormalizedClassifier, TinyCNN
 from medrdf_gui.robust import GaussianSmoothing, MedianFilter, NoDenoiser, SaltPepperNoise
+from synthetic import accuracy, check_budget
 
 EPS = 8 / 255
 
@@ -47,20 +48,10 @@ def trained() -> NormalizedClassifier:
     return model
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
-
-
-def _check_budget(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
-    assert float((x_adv - x).abs().max()) <= eps + 1e-6
-    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
-
-
 def test_whitebox_attacks_respect_budget_and_stronger_is_worse(trained) -> None:
     x, y = _data(128, 2)
     eps = 0.06  # larger than the class margin, so a perfect attack always succeeds
-    clean = _accuracy(trained, x, y)
+    clean = accuracy(trained, x, y)
     g = torch.Generator().manual_seed(0)
     results = {}
     for name, adv in {
@@ -70,8 +61,8 @@ def test_whitebox_attacks_respect_budget_and_stronger_is_worse(trained) -> None:
         "pgd20": pgd(trained, x, y, eps, 20, g),
         "cw": cw_linf(trained, x, y, eps, 30, g),
     }.items():
-        _check_budget(adv, x, eps)
-        results[name] = _accuracy(trained, adv, y)
+        check_budget(adv, x, eps)
+        results[name] = accuracy(trained, adv, y)
     assert torch.equal(fgsm(trained, x, y, eps), ifgsm(trained, x, y, eps, 1))  # one step of size ε is FGSM
     assert results["fgsm"] < clean
     assert results["pgd20"] <= results["fgsm"] and results["ifgsm7"] <= results["fgsm"]
@@ -82,8 +73,8 @@ def test_square_attack_is_black_box_and_effective(trained) -> None:
     x, y = _data(12, 3)
     eps = 0.08
     adv = square_linf(trained, x, y, eps, queries=150, generator=torch.Generator().manual_seed(0))
-    _check_budget(adv, x, eps)
-    assert _accuracy(trained, adv, y) < _accuracy(trained, x, y)
+    check_budget(adv, x, eps)
+    assert accuracy(trained, adv, y) < accuracy(trained, x, y)
 
 
 @pytest.mark.parametrize("bpda", BPDA_MODES)
@@ -91,8 +82,8 @@ def test_eot_pgd_attacks_the_defended_pipeline(trained, bpda: str) -> None:
     x, y = _data(16, 4)
     adv = eot_pgd(trained, x, y, 0.06, SaltPepperNoise(0.05), MedianFilter(3), steps=10, draws=4,
                   generator=torch.Generator().manual_seed(0), bpda=bpda)
-    _check_budget(adv, x, 0.06)
-    assert _accuracy(trained, MedianFilter(3)(adv), y) < _accuracy(trained, MedianFilter(3)(x), y)
+    check_budget(adv, x, 0.06)
+    assert accuracy(trained, MedianFilter(3)(adv), y) < accuracy(trained, MedianFilter(3)(x), y)
 
 
 def test_mean_filter_matches_scipy_uniform_filter() -> None:

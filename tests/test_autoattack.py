@@ -16,6 +16,7 @@ from medrdf_gui.attacks import autoattack as autoattack_module
 from medrdf_gui.attacks.adaptive import DefendedPipeline, mean_filter
 from medrdf_gui.modelzoo.architectures import NormalizedClassifier
 from medrdf_gui.robust import MedianFilter, RobustSettings, SaltPepperNoise
+from synthetic import accuracy, check_budget
 
 # ε at which PGD-100 leaves part of each toy model standing, so "not weaker than PGD-100" is not 0 ≤ 0
 EPS = {3: 0.03, 7: 0.02}
@@ -47,18 +48,8 @@ def _train(classes: int) -> NormalizedClassifier:
         opt.step()
     model.eval()
     xt, yt = _data(256, classes, 1)
-    assert _accuracy(model, xt, yt) > 0.95, "the synthetic task is learnable"
+    assert accuracy(model, xt, yt) > 0.95, "the synthetic task is learnable"
     return model
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
-
-
-def _check_budget(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> None:
-    assert float((x_adv - x).abs().max()) <= eps + 1e-6
-    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
 
 
 def _spy_on_build(monkeypatch: pytest.MonkeyPatch) -> list:
@@ -118,8 +109,8 @@ def test_the_ensemble_run_is_the_one_named_with_reference_budgets(attacked: _Att
 
 
 def test_autoattack_keeps_the_budget_and_breaks_images(attacked: _Attacked) -> None:
-    _check_budget(attacked.x_adv, attacked.x, attacked.eps)
-    assert _accuracy(attacked.model, attacked.x_adv, attacked.y) < _accuracy(attacked.model, attacked.x, attacked.y)
+    check_budget(attacked.x_adv, attacked.x, attacked.eps)
+    assert accuracy(attacked.model, attacked.x_adv, attacked.y) < accuracy(attacked.model, attacked.x, attacked.y)
 
 
 def test_autoattack_is_reproducible_and_leaves_torch_random_state_alone(attacked: _Attacked) -> None:
@@ -144,9 +135,9 @@ def test_an_image_is_broken_when_any_component_breaks_it(attacked: _Attacked) ->
 
 def test_autoattack_is_not_weaker_than_pgd100(attacked: _Attacked) -> None:
     model, x, y, eps = attacked.model, attacked.x, attacked.y, attacked.eps
-    pgd_accuracy = _accuracy(model, pgd(model, x, y, eps, 100, torch.Generator().manual_seed(0)), y)
+    pgd_accuracy = accuracy(model, pgd(model, x, y, eps, 100, torch.Generator().manual_seed(0)), y)
     assert 0.0 < pgd_accuracy < 1.0  # the comparison is not decided by the budget alone
-    assert _accuracy(model, attacked.x_adv, y) <= pgd_accuracy
+    assert accuracy(model, attacked.x_adv, y) <= pgd_accuracy
 
 
 def _vote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -162,7 +153,7 @@ def test_rand_version_attacks_the_defended_row(monkeypatch: pytest.MonkeyPatch) 
     x, y = _data(16, 3, 2)
     built = _spy_on_build(monkeypatch)
     adv = autoattack_rand_linf(model, x, y, 0.05, torch.Generator().manual_seed(0), ROW)
-    _check_budget(adv, x, 0.05)
+    check_budget(adv, x, 0.05)
     assert _vote_accuracy(model, adv, y) < _vote_accuracy(model, x, y)
     (ensemble,) = built
     assert [(type(a).__name__, a.loss, a.eot_iter, a.steps) for a in ensemble.attacks] == [

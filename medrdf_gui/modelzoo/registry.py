@@ -24,6 +24,7 @@ from .card import ModelCard
 from .errors import ModelLoadError, ModelNotFoundError
 from .preprocess import study_to_tensor
 from .scope import ScopeDetector
+from .verified import read_verified_bytes
 
 DEFAULT_MODEL = "cxr3-resnet18"
 
@@ -67,15 +68,7 @@ def resolve_card(name_or_path: str | os.PathLike[str]) -> ModelCard:
 
 def read_verified_weights(card: ModelCard) -> dict[str, torch.Tensor]:
     path = card.weights_path
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"Weights file {path} is missing.") from exc
-    except OSError as exc:
-        raise ModelLoadError(f"Weights file {path} cannot be read ({exc.strerror}).") from exc
-    actual = hashlib.sha256(blob).hexdigest()
-    if actual.lower() != card.sha256.lower():
-        raise ModelLoadError(f"Weights file {path} does not match its card's sha256 (file {actual[:12]}…, card {card.sha256[:12]}…); refusing to load it.")
+    blob = read_verified_bytes(path, card.sha256, "Weights file")
     try:
         return load_safetensors_bytes(blob)
     except (SafetensorError, ValueError) as exc:

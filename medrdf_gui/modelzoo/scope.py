@@ -41,6 +41,7 @@ from torch import nn
 from ..alerts import OUT_OF_SCOPE, Alert
 from .card import ModelCard
 from .errors import ModelLoadError
+from .verified import read_verified_bytes
 
 METHODS = ("mahalanobis", "energy")
 TARGET_FLAG_RATE = 0.05  # the largest share of in-distribution images the detector may flag
@@ -245,17 +246,8 @@ def write_stats(stats: StageStats, path: Path) -> str:
 def read_stats(card: ModelCard) -> StageStats:
     """The card's scope statistics, refused unless their bytes match the sha256 the card records."""
     path = stats_path(card)
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"Scope statistics {path} are missing; rerun `medrdf scope fit {card.name}`.") from exc
-    except OSError as exc:
-        raise ModelLoadError(f"Scope statistics {path} cannot be read ({exc.strerror}).") from exc
-    actual = hashlib.sha256(blob).hexdigest()
-    expected = str(card.scope.get("stats_sha256", ""))
-    if actual.lower() != expected.lower():
-        raise ModelLoadError(f"Scope statistics {path} do not match their card's sha256 (file {actual[:12]}…, card "
-                             f"{expected[:12]}…); refusing to load them.")
+    blob = read_verified_bytes(path, str(card.scope.get("stats_sha256", "")), "Scope statistics", plural=True,
+                               missing_hint=f"; rerun `medrdf scope fit {card.name}`")
     stages = {}
     try:
         tensors = load_safetensors_bytes(blob)
