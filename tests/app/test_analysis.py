@@ -78,7 +78,8 @@ def test_worker_runs_in_another_thread_than_the_gui(qtbot, analysis_window) -> N
 
 # Issue 5: while a run goes, the GUI event loop is never blocked for more than this.
 MAX_EVENT_LOOP_GAP_S = 0.100
-RESPONSIVENESS_RUN = {"n": 10_000, "batch_size": 50}  # 1–2.5 s on two busy cores: long enough to matter
+# fixed sampling: the adaptive default (and the fast backend) would stop after a few hundred copies, too short a run
+RESPONSIVENESS_RUN = {"n": 10_000, "batch_size": 50, "sampling": "fixed"}  # 1–2.5 s on two busy cores: long enough to matter
 
 
 def _largest_event_loop_gap(qtbot, window) -> tuple[float, float]:
