@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
     e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
     e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
+    e.add_argument("--defences", default=None,
+                   help="comma-separated NOISE+DENOISER rows in place of every --noises × --denoisers pair, e.g. "
+                        "salt-pepper+median,resize-pad+none (resize-pad+none is Xie et al.'s Random R-P)")
     e.add_argument("--eps", type=float, default=8.0, help="L∞ budget in 1/255 units (default 8)")
     e.add_argument("--limit", type=int, default=None, help="number of images (class-balanced, first in sorted order)")
     e.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable), table.csv and table.md")
@@ -394,6 +397,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .robust.settings import DENOISERS, NOISES
 
     noises, denoisers = args.noises.split(","), args.denoisers.split(",")
+    pairs = None
+    if args.defences:
+        pairs = [tuple(p.strip().split("+", 1)) for p in args.defences.split(",") if p.strip()]
+        if not pairs or any(len(p) != 2 for p in pairs):
+            raise CliError("--defences takes NOISE+DENOISER pairs, e.g. salt-pepper+median.", EXIT_USAGE)
+        noises, denoisers = [p[0] for p in pairs], [p[1] for p in pairs]
     bad = [x for x in noises if x not in NOISES] + [x for x in denoisers if x not in DENOISERS]
     if bad:
         raise CliError(f"Unknown noise/denoiser: {', '.join(bad)}.", EXIT_USAGE)
@@ -402,7 +411,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         settings = RobustSettings(sigma=args.sigma, kernel=args.kernel, n=args.n, alpha=args.alpha,
                                   threshold=args.threshold, batch_size=args.batch_size, device=args.device,
                                   sampling=args.sampling, backend=args.backend, precision=args.precision).validate()
-        defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma)
+        defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma, pairs)
         for d in defences:  # refuse a bad size now, not hours into the run
             settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel).validate()
         device = resolve_device(settings.device)

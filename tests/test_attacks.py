@@ -255,3 +255,24 @@ def test_each_adaptive_row_draws_the_same_whatever_was_resumed(tmp_path: Path, t
     (tmp_path / "resumed" / "records.jsonl").write_text(
         "\n".join(line for line in records if not ('"spy"' in line and "gaussian + GS" in line)) + "\n")
     assert run(tmp_path / "resumed") == {"gaussian": fresh["gaussian"]}
+
+
+def test_random_rp_row_votes_over_resize_pad_and_records_the_single_draw_share(tmp_path: Path, tiny_model,
+                                                                               data_dir: Path) -> None:
+    """TABLE XI's Random R-P row: `--defences resize-pad+none`, attacked by transfer and by EOT through the
+    transformation; ``p_label`` is the share of copies naming the true class (Xie et al.'s single-draw accuracy
+    is its mean)."""
+    from medrdf_gui.attacks.evaluate import RANDOM_RP_ROW, Defence, Evaluation, parse_defences
+    from medrdf_gui.robust import RobustSettings
+
+    defences = parse_defences([], [], pairs=[("salt-pepper", "median"), ("resize-pad", "none")])
+    assert [d.row for d in defences] == ["MedRDF salt-pepper + MF", RANDOM_RP_ROW]
+    Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm,eot-pgd-small"), defences,
+               RobustSettings(n=20, batch_size=20, device="cpu"), EPS, tmp_path, limit=2, seed=0).run()
+    recs = _records(tmp_path / "records.jsonl")
+    rp = [r for (f, a, row), r in recs.items() if row == RANDOM_RP_ROW]
+    assert {r["attack"] for r in rp} == {"natural", "fgsm", "eot-pgd-small"} and len(rp) == 6
+    for r in rp:
+        assert 0.0 <= r["p_label"] <= 1.0 and r["linf"] <= EPS + 1e-6
+        if r["correct"]:
+            assert r["p_label"] > 0.5  # a vote that passed names the class most copies named

@@ -137,6 +137,20 @@ def test_evaluate_gives_each_denoiser_its_own_size(capsys, tmp_path: Path, data_
         "MedRDF salt-pepper + none": 0, "MedRDF salt-pepper + GS": 0.8, "MedRDF salt-pepper + MF": 3}
 
 
+def test_evaluate_defences_name_exact_rows(capsys, tmp_path: Path, data_dir: Path, tiny_model_card: Path) -> None:
+    code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),
+                          "--attacks", "fgsm", "--defences", "salt-pepper+median,resize-pad+none",
+                          "--n", "20", "--batch-size", "20", "--limit", "1", "--out", str(tmp_path))
+    assert code == 0, err
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert {r["row"] for r in records} == {"Base model", "MedRDF salt-pepper + MF", "Random R-P (vote)"}
+    for bad in ("salt-pepper", "salt-pepper+blur"):
+        code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model",
+                              str(tiny_model_card), "--defences", bad, "--out", str(tmp_path / "bad"))
+        assert code == 2 and ("NOISE+DENOISER" in err or "Unknown noise/denoiser: blur" in err)
+        assert not (tmp_path / "bad" / "records.jsonl").exists()
+
+
 def test_evaluate_refuses_a_bad_smoothing_sigma_before_running(capsys, tmp_path: Path, data_dir: Path,
                                                                tiny_model_card: Path) -> None:
     code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),

@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from medrdf_gui.robust import GaussianNoise, GaussianSmoothing, MedianFilter, PoissonNoise, SaltPepperNoise, symmetric_pad
+from medrdf_gui.robust import (GaussianNoise, GaussianSmoothing, MedianFilter, PoissonNoise, RandomResizePad,
+                               SaltPepperNoise, symmetric_pad)
 
 N = 1_000_000  # elements per statistical check
 
@@ -49,7 +50,7 @@ def test_poisson_noise_is_unbiased_with_variance_sigma2_x() -> None:
     assert torch.equal(PoissonNoise(0.0)(_half_grey(), _gen()), _half_grey())
 
 
-@pytest.mark.parametrize("noise", [GaussianNoise(0.5), SaltPepperNoise(0.5), PoissonNoise(0.5)])
+@pytest.mark.parametrize("noise", [GaussianNoise(0.5), SaltPepperNoise(0.5), PoissonNoise(0.5), RandomResizePad(0.5)])
 def test_noises_clip_to_unit_range_and_keep_shape(noise) -> None:
     x = torch.rand(3, 3, 20, 30, generator=_gen(1))
     out = noise(x, _gen(2))
@@ -58,8 +59,32 @@ def test_noises_clip_to_unit_range_and_keep_shape(noise) -> None:
 
 def test_same_generator_seed_gives_same_noise() -> None:
     x = torch.rand(2, 1, 16, 16, generator=_gen(3))
-    for noise in (GaussianNoise(0.1), SaltPepperNoise(0.1), PoissonNoise(0.1)):
+    for noise in (GaussianNoise(0.1), SaltPepperNoise(0.1), PoissonNoise(0.1), RandomResizePad(0.1)):
         assert torch.equal(noise(x, _gen(7)), noise(x, _gen(7)))
+
+
+def test_random_resize_pad_shrinks_within_sigma_and_pads_black() -> None:
+    """Xie et al.'s Random R-P: each copy is the whole image shrunk to a side in [⌈(1 − σ)S⌉, S], placed somewhere
+    on a black canvas. A white image shows the placed square exactly; every side and offset in range occurs."""
+    x = torch.ones(400, 1, 40, 40)
+    out = RandomResizePad(0.25)(x, _gen(4))
+    sides, tops = set(), set()
+    for copy in out[:, 0]:
+        rows, cols = torch.nonzero(copy > 0.5, as_tuple=True)
+        side = int(rows.max() - rows.min() + 1)
+        assert side == int(cols.max() - cols.min() + 1)  # aspect kept
+        assert int((copy > 0.5).sum()) == side * side and bool((copy[copy <= 0.5] == 0).all())
+        sides.add(side)
+        tops.add(int(rows.min()))
+    assert sides == set(range(30, 41))  # ⌈0.75 · 40⌉ … 40, each drawn
+    assert tops == set(range(0, 11))  # offsets up to 40 − 30
+    assert torch.equal(RandomResizePad(0.0)(x[:2], _gen(1)), x[:2])  # σ = 0: the image itself
+
+
+def test_random_resize_pad_is_differentiable_for_an_attacker() -> None:
+    x = torch.rand(4, 3, 28, 28, generator=_gen(5), requires_grad=True)
+    RandomResizePad(0.2)(x, _gen(6)).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
 
 
 @pytest.mark.parametrize("pad", [1, 2, 5, 12])

@@ -27,6 +27,10 @@ from ..training.data import IMAGE_SUFFIXES
 from .registry import AttackSpec
 
 BASE_ROW = "Base model"
+# Xie et al.'s random resizing and padding as a row: the same vote and test as MedRDF over its random copies. Its
+# records also carry ``p_label``, the share of copies naming the true class, whose mean over images estimates
+# Xie's own single-draw accuracy.
+RANDOM_RP_ROW = "Random R-P (vote)"
 WORST_CASE = "Worst case"
 
 
@@ -40,6 +44,8 @@ class Defence:
 
     @property
     def row(self) -> str:
+        if (self.noise, self.denoiser) == ("resize-pad", "none"):
+            return RANDOM_RP_ROW
         short = {"none": "none", "gaussian": "GS", "median": "MF"}[self.denoiser]
         return f"MedRDF {self.noise} + {short}"
 
@@ -96,7 +102,8 @@ class Evaluation:
                       "correct": (not r.abstained) and r.label == label, "abstained": r.abstained, "linf": linf,
                       "kernel": defence.kernel, "n_used": r.n_used, "pred": r.label, "rm": r.rm,
                       "rm_verdict": r.rm_verdict, "verdict": r.verdict, "alerts": [a.code for a in r.alerts],
-                      "base_label": r.base_label})
+                      "base_label": r.base_label,
+                      "p_label": r.counts.get(self.model.classes[label], 0) / max(r.n_used, 1)})
 
     def _attack_generator(self, chunk: list[tuple[Path, int]], attack: AttackSpec, device: torch.device,
                           defence: Defence | None = None) -> torch.Generator:
@@ -284,7 +291,9 @@ class Evaluation:
 
 
 def parse_defences(noises: Iterable[str], denoisers: Iterable[str], median_window: int = 3,
-                   smoothing_sigma: float = 1.0) -> list[Defence]:
-    """Every (noise, denoiser) pair; each denoiser gets its own size, since one number cannot mean both."""
+                   smoothing_sigma: float = 1.0, pairs: Iterable[tuple[str, str]] | None = None) -> list[Defence]:
+    """Every (noise, denoiser) pair, or exactly ``pairs`` when given; each denoiser gets its own size, since one
+    number cannot mean both."""
     size = {"median": median_window, "gaussian": smoothing_sigma, "none": 0}
-    return [Defence(n, d, size[d]) for n in noises for d in denoisers]
+    chosen = list(pairs) if pairs is not None else [(n, d) for n in noises for d in denoisers]
+    return [Defence(n, d, size[d]) for n, d in chosen]

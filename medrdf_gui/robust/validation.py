@@ -20,7 +20,8 @@ from .settings import RobustSettings
 # the unmatched pairs cost on cxr3.
 MAX_ACCURACY_LOSS = 5.0
 
-NOISE_TEXT = {"gaussian": "gaussian", "salt-pepper": "salt-and-pepper", "poisson": "poisson"}
+NOISE_TEXT = {"gaussian": "gaussian", "salt-pepper": "salt-and-pepper", "poisson": "poisson",
+              "resize-pad": "random resize + pad"}
 
 
 def describe_defence(noise: str, sigma: float, denoiser: str, kernel: float) -> str:
