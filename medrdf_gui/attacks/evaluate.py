@@ -103,7 +103,9 @@ class Evaluation:
                       "kernel": defence.kernel, "n_used": r.n_used, "pred": r.label, "rm": r.rm,
                       "rm_verdict": r.rm_verdict, "verdict": r.verdict, "alerts": [a.code for a in r.alerts],
                       "base_label": r.base_label,
-                      "p_label": r.counts.get(self.model.classes[label], 0) / max(r.n_used, 1)})
+                      "p_label": r.counts.get(self.model.classes[label], 0) / max(r.n_used, 1),
+                      # the out-of-scope score of the image the vote saw (attack interplay, docs/scope.md)
+                      "ood_score": r.ood_score})
 
     def _attack_generator(self, chunk: list[tuple[Path, int]], attack: AttackSpec, device: torch.device,
                           defence: Defence | None = None) -> torch.Generator:
