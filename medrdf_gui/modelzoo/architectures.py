@@ -12,6 +12,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from . import resnet
+
 
 class NormalizedClassifier(nn.Module):
     """``logits = net((x − mean) / std)`` for x in [0, 1]; mean/std are buffers taken from the model card."""
@@ -29,15 +31,13 @@ class NormalizedClassifier(nn.Module):
 def _resnet(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     def build(num_classes: int, channels: int, small_input_stem: bool = False, stem_pool: bool = False,
               **_: Any) -> nn.Module:
-        net = factory(weights=None, num_classes=num_classes)
+        net = factory(num_classes=num_classes, channels=channels)
         if small_input_stem:
             # 28×28 inputs (DermaMNIST): a 3×3 stride-1 stem instead of 7×7 stride 2. Without the max-pool
             # (MedMNIST's choice) layer1 runs at 28×28; ``stem_pool`` keeps it (14×14, a quarter of the compute).
             net.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
             if not stem_pool:
                 net.maxpool = nn.Identity()
-        elif channels != 3:
-            net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         return net
 
     return build
@@ -56,21 +56,9 @@ class TinyCNN(nn.Module):
         return self.head(self.layer4(self.stem(x)))
 
 
-def _build_resnet18(**kw: Any) -> nn.Module:
-    from torchvision.models import resnet18
-
-    return _resnet(resnet18)(**kw)
-
-
-def _build_resnet50(**kw: Any) -> nn.Module:
-    from torchvision.models import resnet50
-
-    return _resnet(resnet50)(**kw)
-
-
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "resnet18": _build_resnet18,
-    "resnet50": _build_resnet50,
+    "resnet18": _resnet(resnet.resnet18),  # our own definition, torchvision's names (modelzoo/resnet.py)
+    "resnet50": _resnet(resnet.resnet50),
     "tinycnn": TinyCNN,
 }
 
