@@ -223,3 +223,24 @@ def test_cli_several_images_need_a_folder_and_get_one_report_each(capsys, tmp_pa
     assert main([*base, "--report", f"{folder}/", "--deidentify"]) == 0
     hashes = sorted(load_study(p).pixel_sha256()[:12] + ".pdf" for p in (cxr_png, other))
     assert sorted(p.name for p in folder.iterdir()) == hashes
+
+
+def test_the_reproduce_line_recomputes_the_result(capsys, cxr_png: Path, tiny_model_card: Path) -> None:
+    """The report's `medrdf predict` line, with IMAGE and the model filled in, gives the same counts and flag."""
+    import json
+    import shlex
+
+    from medrdf_gui.modelzoo import load_model
+    from medrdf_gui.report.content import reproduce_command
+
+    model = load_model(tiny_model_card)
+    result = robust_predict(model, model.input_tensor(cxr_png), n=300, batch_size=50, device="cpu",
+                            sampling="adaptive", backend="torch")
+    line = reproduce_command(result, None)
+    assert "--backend torch --precision fp32" in line and f"--seed {result.seed}" in line
+    args = shlex.split(line.replace("IMAGE", shlex.quote(str(cxr_png))).replace(
+        f"--model {result.model['name']}", f"--model {shlex.quote(str(tiny_model_card))}"))
+    assert args[:2] == ["medrdf", "predict"]
+    assert main([*args[1:], "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["counts"] == result.counts and again["verdict"] == result.verdict and again["n_used"] == result.n_used

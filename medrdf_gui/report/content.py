@@ -85,6 +85,7 @@ def settings_rows(result: Result, copies: int | None, target_layer: str | None) 
         ("Seed", str(result.seed)),
         ("Batch size", str(s["batch_size"])),
         ("Device requested", str(s.get("device", "auto"))),
+        ("Vote backend", f"{s.get('backend', 'torch')} {s.get('precision', 'fp32')}"),
         ("Grad-CAM copies m", str(copies) if copies else "not computed"),
         ("Grad-CAM layer", target_layer or "—"),
     ]
@@ -100,7 +101,10 @@ def reproduce_command(result: Result, copies: int | None) -> str:
     if s["noise"] == "gaussian":
         parts.append(f"--n0 {s['n0']}")
     parts += [f"--alpha {s['alpha']:g} --threshold {result.rm_threshold:g}", f"--seed {result.seed}",
-              f"--batch-size {s['batch_size']}"]
+              f"--batch-size {s['batch_size']}",
+              # the backend that ran, not the one asked for ("auto" may pick another elsewhere): a bf16 vote
+              # changes some copies' labels, so the precision belongs to the result
+              f"--backend {s.get('backend', 'torch')} --precision {s.get('precision', 'fp32')}"]
     if copies:
         parts.append(f"--gradcam-copies {copies}")
     return " ".join(parts)
