@@ -173,12 +173,14 @@ def _frame_count(ds: Dataset) -> int:
     return max(1, _int(ds, "NumberOfFrames", 1) or 1)
 
 
-def _check_pixel_data_size(ds: FileDataset, path: Path, frame: int, frames: int, rows: int, cols: int) -> None:
+def _check_pixel_data_size(ds: FileDataset, path: Path, frame: int, frames: int, rows: int, cols: int,
+                           notes: list[str]) -> None:
     """Refuse pixel data whose size contradicts the header, before any decoder allocates memory for it.
 
     Native (uncompressed) data must be exactly Rows × Columns × samples × BitsAllocated × frames long, plus at
     most the one padding byte of PS3.5 8.1.1 (pydicom only rejects shorter data and quietly drops excess, which
-    then shows a sheared or cropped picture). A compressed frame must declare the header's size in its own
+    then shows a sheared or cropped picture). Excess made only of zero bytes, less than one frame long, is
+    trailing padding (pydicom's own MR_small_padded.dcm carries 128 such bytes): accepted, with a warning. A compressed frame must declare the header's size in its own
     SOF/SIZ segment and may not promise more than MAX_RATIO× its length (see :mod:`.codestream`).
     """
     if "PixelData" not in ds:
@@ -194,6 +196,11 @@ def _check_pixel_data_size(ds: FileDataset, path: Path, frame: int, frames: int,
         return  # an unusable header: the decoder refuses it with a clearer message
     if not encapsulated:
         actual = len(pixel_data)
+        excess = actual - expected - expected % 2
+        if 0 < excess < expected // max(frames, 1) and not any(memoryview(pixel_data)[expected:]):
+            notes.append(f"The pixel data carries {excess:,} bytes of zero padding beyond the image its header "
+                         "describes; they were ignored.")
+            return
         if actual < expected or actual > expected + expected % 2:
             raise StudyLoadError(
                 f"{path.name}: the pixel data is {actual:,} bytes, but its header (size, bits, frames) needs "
@@ -230,7 +237,7 @@ def _decode_frame(ds: FileDataset, path: Path, frame: int, frames: int, notes: l
         raise StudyLoadError(f"{path.name} is {cols}×{rows} pixels, larger than the {MAX_PIXELS // 1_000_000} megapixel limit.")
     if not 0 <= frame < frames:
         raise StudyLoadError(f"{path.name} has {frames} frame(s); frame {frame + 1} does not exist.")
-    _check_pixel_data_size(ds, path, frame, frames, rows, cols)
+    _check_pixel_data_size(ds, path, frame, frames, rows, cols, notes)
     unsupported = StudyLoadError(
         f"{path.name} uses the compression '{_transfer_syntax_name(ds)}', which no installed decoder supports."
     )
