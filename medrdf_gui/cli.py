@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
     _add_report_options(p)
+    p.add_argument("--send", metavar="SERVER", default=None,
+                   help="file each DICOM result back into its study on this PACS (AET@host:port or a configured "
+                        "name): the report as an Encapsulated PDF and a DICOM structured report (docs/pacs.md)")
+    p.add_argument("--aet", default=None, help="with --send: this app's own (calling) AE title (default: the PACS "
+                                               "settings', else MEDRDF)")
     audit = p.add_mutually_exclusive_group()
     audit.add_argument("--audit-log", metavar="PATH", default=None,
                        help="append one JSON line per verdict here (default $MEDRDF_AUDIT_LOG, else "
@@ -162,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     f.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
+    _add_pacs_parser(sub)
+
     t = sub.add_parser("train", help="train (or resume) a shipped model's recipe, then export it into models/")
     t.add_argument("recipe", help="recipe name, e.g. cxr3-resnet18")
     t.add_argument("--data-dir", type=Path, default=None, help="data root (default ../shared/data or $MEDRDF_DATA_DIR)")
@@ -174,6 +181,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export under this model name (e.g. the TABLE XI winner as cxr3-resnet18-at); the card "
                         "records the recipe")
     return parser
+
+
+def _add_pacs_parser(sub: Any) -> None:
+    pc = sub.add_parser("pacs", help="query and retrieve studies from a PACS (DICOM C-ECHO, C-FIND, C-GET)",
+                        description="SERVER is AET@host:port (the PACS's AE title, host and DICOM port) or the name of "
+                                    "a server in the PACS settings ($MEDRDF_PACS_CONFIG, else "
+                                    "~/.config/medrdf/pacs.json; docs/pacs.md).")
+    pacs_sub = pc.add_subparsers(dest="pacs_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("server", metavar="SERVER", help="AET@host:port or a configured server name")
+        p.add_argument("--aet", default=None, help="this app's own (calling) AE title (default: the settings', else MEDRDF)")
+        p.add_argument("--timeout", type=float, default=None, help="seconds to wait for each answer (default 30)")
+
+    common(pacs_sub.add_parser("echo", help="test the connection (C-ECHO)"))
+    f = pacs_sub.add_parser("find", help="find studies (C-FIND); patient names appear only in this output")
+    common(f)
+    f.add_argument("--patient-id", default="", help="exact patient ID")
+    f.add_argument("--patient-name", default="", help="patient name, DICOM wildcards * and ? (e.g. 'SMITH^J*')")
+    f.add_argument("--date-from", default="", help="study date from (YYYY-MM-DD)")
+    f.add_argument("--date-to", default="", help="study date to (YYYY-MM-DD)")
+    f.add_argument("--modality", default="", help="a modality in the study (CR, DX, CT, …)")
+    f.add_argument("--accession", default="", help="accession number")
+    f.add_argument("--study-uid", default="", help="Study Instance UID")
+    f.add_argument("--limit", type=int, default=500, help="at most this many studies (default 500)")
+    f.add_argument("--json", action="store_true", help="one JSON object per study on stdout")
+    g = pacs_sub.add_parser("get", help="retrieve a study or series (C-GET) into a folder")
+    common(g)
+    g.add_argument("study_uid", metavar="STUDY_UID", help="Study Instance UID")
+    g.add_argument("--series", action="append", default=None, metavar="UID",
+                   help="only this Series Instance UID (repeatable; default: every series of the study)")
+    g.add_argument("--out", type=Path, required=True,
+                   help="folder to retrieve into: <out>/<study key>/<series key>/*.dcm, each series complete or absent")
+    g.add_argument("--json", action="store_true", help="one JSON object per series on stdout")
+    s = pacs_sub.add_parser("servers", help="list, add or remove the configured PACS servers")
+    s.add_argument("--add", nargs=2, metavar=("NAME", "AET@HOST:PORT"), default=None, help="add or replace a server")
+    s.add_argument("--remove", metavar="NAME", default=None, help="remove a server")
+    s.add_argument("--calling-aet", default=None, help="set this app's own AE title")
 
 
 def _settings_from(args: argparse.Namespace):
@@ -289,6 +334,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise CliError(str(exc), EXIT_USAGE) from None
     show_progress = args.progress or sys.stderr.isatty()
     audit = _Auditor(args)
+    sender = _Sender(args, audit) if args.send else None
     failed = 0
     report_paths: set[Path] = set()
     for path in paths:
@@ -314,7 +360,155 @@ def cmd_predict(args: argparse.Namespace) -> int:
         audit(result)
         if args.report:
             _write_report(args, path, study, x, model, result, len(paths) > 1, report_paths, show_progress)
-    return EXIT_USAGE if failed else EXIT_OK
+        if sender is not None:
+            sender(path, study, x, model, result, show_progress)
+    if failed:
+        return EXIT_USAGE
+    return EXIT_FAILURE if sender is not None and sender.failed else EXIT_OK
+
+
+class _Sender:
+    """``predict --send``: file each result into its study on the PACS. A refused or failed send prints one line
+    and makes the exit code 1 at the end; the other images go on."""
+
+    def __init__(self, args: argparse.Namespace, auditor: "_Auditor") -> None:
+        from .pacs import PacsError
+
+        try:
+            self.config, self.server = _pacs_server(args.send)
+        except PacsError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+        self.args, self.auditor, self.failed = args, auditor, 0
+        self.calling = _calling_aet(args, self.config)
+
+    def __call__(self, path: Path, study: Any, x: Any, model: Any, result: Any, show_progress: bool) -> None:
+        from .explain import ExplainError, attention_maps
+        from .pacs import PacsError, send_result, source_is_deidentified
+        from .pacs.send import audit_entry
+        from .report import ReportError
+        from .report.writer import render_report
+
+        receipt, error = None, ""
+        try:
+            deidentified = source_is_deidentified(study)
+            try:
+                maps = attention_maps(model, x, result, copies=self.args.gradcam_copies, size=study.shape,
+                                      progress=_Progress(show_progress, f"{path.name} Grad-CAM"))
+            except ExplainError:
+                maps = None  # the report says the maps are missing
+            pdf = render_report(result, study, maps, card=model.card, deidentify=deidentified)
+            receipt = send_result(self.server, self.calling, study, result, pdf, report_identified=not deidentified,
+                                  timeout=self.config.timeout_s)
+        except (PacsError, ReportError) as exc:
+            error = str(exc)
+            self.failed += 1
+            print(f"medrdf: {path.name}: not sent to {self.server}: {exc}", file=sys.stderr, flush=True)
+        else:
+            print(f"  sent to {self.server}: report PDF and structured report filed in the image's study",
+                  file=sys.stderr if self.args.json else sys.stdout, flush=True)
+        if self.auditor.log.enabled:
+            from .audit import AuditError
+
+            try:
+                self.auditor.log.append(audit_entry(result, self.server, receipt, error))
+            except AuditError as exc:
+                print(f"medrdf: warning: {exc}", file=sys.stderr)
+
+
+def _pacs_server(text: str):
+    from .pacs import load_config
+
+    config = load_config()
+    return config, config.resolve(text)
+
+
+def _calling_aet(args: argparse.Namespace, config: Any) -> str:
+    from .pacs.servers import check_ae_title
+
+    return check_ae_title(args.aet or config.calling_aet, "calling AE title")
+
+
+def cmd_pacs(args: argparse.Namespace) -> int:
+    """``medrdf pacs echo|find|get|servers``. A PacsError is one line and exit 1 (2 for a malformed argument)."""
+    from .pacs import PacsError
+    from .pacs.errors import INVALID
+
+    try:
+        return _pacs(args)
+    except PacsError as exc:
+        raise CliError(str(exc), EXIT_USAGE if exc.kind == INVALID else EXIT_FAILURE) from None
+
+
+def _pacs(args: argparse.Namespace) -> int:
+    from .pacs import (SeriesStore, StudyQuery, echo, find_studies, load_config, parse_address, retrieve_study,
+                       save_config)
+    from .pacs.servers import check_ae_title
+
+    if args.pacs_command == "servers":
+        config = load_config()
+        if args.add:
+            server = parse_address(args.add[1])
+            config = config.with_server(type(server)(server.ae_title, server.host, server.port, name=args.add[0]))
+        if args.remove:
+            if args.remove not in {s.name for s in config.servers}:
+                raise CliError(f"No configured server is named '{args.remove}'.", EXIT_USAGE)
+            config = config.without_server(args.remove)
+        if args.calling_aet:
+            config.calling_aet = check_ae_title(args.calling_aet, "calling AE title")
+        if args.add or args.remove or args.calling_aet:
+            print(f"saved {save_config(config)}", file=sys.stderr)
+        print(f"calling AE title: {config.calling_aet}")
+        for server in config.servers:
+            print(f"{server.name:16s} {server.address}")
+        return EXIT_OK
+    config, server = _pacs_server(args.server)
+    calling = _calling_aet(args, config)
+    timeout = config.timeout_s if args.timeout is None else args.timeout
+    if not 0 < timeout <= 3600:
+        raise CliError("--timeout must lie between 0 and 3600 seconds.", EXIT_USAGE)
+    if args.pacs_command == "echo":
+        seconds = echo(server, calling, timeout=timeout)
+        print(f"{server}: DICOM echo answered in {1000 * seconds:.0f} ms (calling AE title {calling}).")
+        return EXIT_OK
+    if args.pacs_command == "find":
+        if args.limit < 1:
+            raise CliError("--limit must be at least 1.", EXIT_USAGE)
+        query = StudyQuery(patient_id=args.patient_id, patient_name=args.patient_name, date_from=args.date_from,
+                           date_to=args.date_to, modality=args.modality, accession_number=args.accession,
+                           study_uid=args.study_uid)
+        found = find_studies(server, calling, query, timeout=timeout, limit=args.limit)
+        for match in found.matches:
+            if args.json:
+                print(json.dumps(match.to_dict(), ensure_ascii=False), flush=True)
+            else:
+                print(f"{match.study_date or '--------'}  {match.patient_name or '(no name)'}  [{match.patient_id}]  "
+                      f"{'/'.join(match.modalities) or '-'}  {match.instance_count if match.instance_count is not None else '?'} image(s)  "
+                      f"{match.description}\n    StudyInstanceUID {match.study_uid}")
+        if found.truncated:
+            print(f"medrdf: more than {args.limit} studies match; only the first {args.limit} are listed (narrow the "
+                  "query).", file=sys.stderr)
+        elif not args.json:
+            print(f"{len(found.matches)} stud{'y' if len(found.matches) == 1 else 'ies'} found.", file=sys.stderr)
+        return EXIT_OK
+    # get
+    store = SeriesStore(args.out)
+    show = sys.stderr.isatty()
+
+    def progress(series: int, total_series: int, done: int, total: int) -> None:
+        if show:
+            print(f"\rseries {series + 1}/{total_series}: {done}/{total} image(s)", end="", file=sys.stderr, flush=True)
+
+    got = retrieve_study(server, calling, args.study_uid, store, series_uids=args.series, timeout=timeout,
+                         progress=progress, use_cache=False)
+    if show:
+        print(file=sys.stderr)
+    for item in got:
+        if args.json:
+            print(json.dumps({"StudyInstanceUID": item.study_uid, "SeriesInstanceUID": item.series_uid,
+                              "folder": str(item.folder), "images": item.count}), flush=True)
+        else:
+            print(f"{item.folder}  ({item.count} image{'s' if item.count != 1 else ''})")
+    return EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -512,7 +706,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "tables": cmd_tables, "scope": cmd_scope}
+            "bench": cmd_bench, "tables": cmd_tables, "scope": cmd_scope, "pacs": cmd_pacs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up: create .venv when missing, install the project (editable, with test extras) when
 # pyproject.toml changed since the last install, install torchattacks (AutoAttack for `medrdf evaluate`) when
-# its pinned release is missing, and add the few system libraries Qt's xcb/offscreen platform plugins need
-# when they are absent and apt-get is usable. Safe to run any number of times.
+# its pinned release is missing, and add the few system libraries Qt's xcb/offscreen platform plugins need and
+# the Orthanc PACS server the PACS tests start (Debian package orthanc) when they are absent and apt-get is
+# usable. Safe to run any number of times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,20 @@ qt_system_libs() {
     fi
 }
 
+pacs_test_server() {
+    # Orthanc: the real PACS that tests/test_pacs*.py start on loopback ports (tests/orthanc.py); the Debian
+    # package's own service is not used (and not started: there is no init system in CI)
+    if command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ]; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "bootstrap: installing the Orthanc PACS server for the PACS tests (Debian package orthanc)" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc >/dev/null
+    else
+        echo "bootstrap: warning: the PACS tests need Orthanc (Debian package orthanc); they will fail without it" >&2
+    fi
+}
+
 if [ ! -x "$VENV/bin/python" ]; then
     echo "bootstrap: creating $VENV" >&2
     "$PY" -m venv "$VENV"
@@ -50,3 +65,4 @@ if [ "$installed" != "$TORCHATTACKS_VERSION" ]; then
     "$VENV/bin/python" -m pip install -q --no-deps "torchattacks==$TORCHATTACKS_VERSION"
 fi
 qt_system_libs
+pacs_test_server

@@ -65,3 +65,47 @@ def tiny_model(tiny_model_card: Path):
     from medrdf_gui.modelzoo import load_model
 
     return load_model(tiny_model_card)
+
+
+# PACS tests (tests/test_pacs*.py): a real Orthanc, see tests/orthanc.py ---------------------------------------------
+
+# Files loaded into the test PACS, chosen for unique SOP Instance UIDs: a compressed MR (JPEG-LS), a 10-frame MR,
+# a two-image colour series (JPEG Baseline + 2-frame RLE), a 30-frame JPEG US, a CT, a CR with an accession number.
+PACS_FILES = ("mr_small_jpegls_lossless.dcm", "mr_enhanced_multiframe_10f.dcm", "sc_rgb_jpeg_baseline_ybr.dcm",
+              "sc_rgb_rle_2frame.dcm", "us_multiframe_jpeg_ybr422_30f.dcm", "ct_small_uncompressed.dcm",
+              "xr_cr_mono1_modality_lut_jpeg_lossless.dcm", "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm")
+
+
+def _pacs_files() -> list[Path]:
+    folder = DATA / "dicom"
+    if not folder.is_dir():
+        pytest.skip("../shared/data/dicom missing (the data tests fail loudly elsewhere)")
+    return [require(folder / name) for name in PACS_FILES]
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory):
+    """One Orthanc for the tests that only read from it, filled with PACS_FILES."""
+    from orthanc import Orthanc
+
+    files = _pacs_files()
+    server = Orthanc(tmp_path_factory.mktemp("orthanc")).start()
+    try:
+        server.upload(*files)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_orthanc(tmp_path: Path):
+    """An Orthanc of its own for a test that changes what the server holds (deletes, sends)."""
+    from orthanc import Orthanc
+
+    files = _pacs_files()
+    server = Orthanc(tmp_path / "orthanc").start()
+    try:
+        server.upload(*files)
+        yield server
+    finally:
+        server.stop()
