@@ -146,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--row", default="MedRDF salt-pepper + MF", help="the MedRDF row (default: the paper's)")
     tb.add_argument("--attacks", default=None,
                     help="comma-separated attacks in table order (default: every attack in the records, natural first)")
-    tb.add_argument("--kind", default="ix,flips,alerts", help="comma-separated: accuracy, ix, flips, alerts")
+    tb.add_argument("--kind", default="ix,flips,alerts",
+                    help="comma-separated: accuracy, balanced (class-balanced accuracy), single-draw (Random R-P's "
+                         "one random draw, from the share of copies), ix, flips, alerts")
 
     sc = sub.add_parser("scope", help="the out-of-scope detector of a model (statistics and threshold in its card)")
     scope_sub = sc.add_subparsers(dest="scope_command", required=True)
@@ -668,9 +670,10 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from .attacks import tables
 
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in ("accuracy", "ix", "flips", "alerts")]
+    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts")
+    unknown = [k for k in kinds if k not in known]
     if unknown:
-        raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: accuracy, ix, flips, alerts).", EXIT_USAGE)
+        raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: {', '.join(known)}).", EXIT_USAGE)
     missing = [str(p) for p in args.records if not p.is_file()]
     if missing:
         raise CliError(f"No such records file: {', '.join(missing)}.", EXIT_USAGE)
@@ -691,6 +694,12 @@ def cmd_tables(args: argparse.Namespace) -> int:
     if "accuracy" in kinds:
         out += ["Accuracy in % (images counted); worst case: right under every attack of the row", "",
                 tables.markdown(*tables.accuracy_table(records, attacks)), ""]
+    if "balanced" in kinds:
+        out += ["Class-balanced accuracy in % (mean of per-class accuracies; images counted); worst case: right "
+                "under every attack of the row", "", tables.markdown(*tables.accuracy_table(records, attacks, True)), ""]
+    if "single-draw" in kinds:
+        out += ["One random draw instead of the vote (mean share of copies naming the true class; images counted)",
+                "", tables.markdown(*tables.accuracy_table(records, attacks, value="p_label")), ""]
     if "ix" in kinds:
         out += ["TABLE IX (shares in % of each test set)", "", tables.markdown(*tables.table_ix(records, args.row, attacks)), ""]
     if "flips" in kinds:

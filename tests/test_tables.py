@@ -80,3 +80,17 @@ def test_accuracy_table_counts_images_and_worst_case() -> None:
     header, rows = tables.accuracy_table(RECORDS, ["natural", "pgd", "cw"])
     assert header == ["Model", "natural", "pgd", "cw", "Worst case"]
     assert rows == [[ROW, "75.0 (4)", "66.7 (3)", "33.3 (3)", "33.3 (3)"]]  # only c survives every attack
+
+
+def test_balanced_accuracy_weighs_each_class_equally_and_single_draw_reads_p_label() -> None:
+    recs = [dict(rec(f, "natural", ok, "accept"), label=label, p_label=p)
+            for f, label, ok, p in [("a", 0, True, 0.9), ("b", 0, True, 0.8), ("c", 0, True, 0.7), ("d", 1, False, 0.1)]]
+    recs.append(dict(rec("d", "pgd", False, "accept"), label=1, p_label=0.0))
+    recs.append(dict(rec("a", "pgd", True, "accept"), label=0, p_label=0.6))
+    _, plain = tables.accuracy_table(recs, ["natural", "pgd"])
+    _, balanced = tables.accuracy_table(recs, ["natural", "pgd"], balanced=True)
+    assert plain == [[ROW, "75.0 (4)", "50.0 (2)", "50.0 (2)"]]
+    assert balanced == [[ROW, "50.0 (4)", "50.0 (2)", "50.0 (2)"]]  # class 0: 100 %, class 1: 0 %
+    header, single = tables.accuracy_table(recs, ["natural", "pgd"], value="p_label")
+    assert header == ["Model", "natural", "pgd"] and single == [[ROW, "62.5 (4)", "30.0 (2)"]]
+    assert tables.accuracy_table(RECORDS, ["natural"], value="p_label")[1] == []  # no p_label: no row

@@ -158,26 +158,44 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def accuracy_table(records: list[dict], attacks: list[str]) -> tuple[list[str], list[list[str]]]:
+def _rate(outcomes: list[tuple[int, float]], balanced: bool) -> float:
+    """Mean of ``(label, value)`` outcomes in %, or, balanced, the mean over labels of each label's mean (derma7's
+    always-"nv" classifier scores 74 % plain and 1/7 balanced)."""
+    if not balanced:
+        return 100.0 * sum(v for _, v in outcomes) / len(outcomes)
+    per_label: dict[int, list[float]] = defaultdict(list)
+    for label, value in outcomes:
+        per_label[label].append(value)
+    return 100.0 * sum(sum(v) / len(v) for v in per_label.values()) / len(per_label)
+
+
+def accuracy_table(records: list[dict], attacks: list[str], balanced: bool = False,
+                   value: str = "correct") -> tuple[list[str], list[list[str]]]:
     """Accuracy (%) per row and attack, with the images counted, and the worst case per image over the images that
-    have every attack of the row (what ``medrdf evaluate`` prints, here also for a run stopped part-way)."""
-    rows_seen = list(dict.fromkeys(r["row"] for r in records))
-    header = ["Model"] + attacks + ["Worst case"]
+    have every attack of the row (what ``medrdf evaluate`` prints, here also for a run stopped part-way).
+    ``balanced``: class-balanced accuracy (mean of per-class accuracies). ``value="p_label"``: the share of the
+    vote's copies naming the true class instead of the vote's outcome — for the Random R-P row, the accuracy of
+    Xie et al.'s single random draw (rows without it are left out; no worst case, which needs one outcome)."""
+    rows_seen = list(dict.fromkeys(r["row"] for r in records if value in r))
+    single = value != "correct"
+    header = ["Model"] + attacks + ([] if single else ["Worst case"])
     out = []
     for row in rows_seen:
-        mine = [r for r in records if r["row"] == row]
+        mine = [r for r in records if r["row"] == row and value in r]
         by_attack = {a: [r for r in mine if r["attack"] == a] for a in attacks}
         cells = [row]
         for attack in attacks:
             recs = by_attack[attack]
-            cells.append(f"{100.0 * sum(r['correct'] for r in recs) / len(recs):.1f} ({len(recs)})" if recs else "—")
-        row_attacks = [a for a in attacks if by_attack[a]]
-        per_image: dict[str, dict[str, bool]] = defaultdict(dict)
-        for r in mine:
-            if r["attack"] in row_attacks:
-                per_image[r["file"]][r["attack"]] = bool(r["correct"])
-        complete = [v for v in per_image.values() if len(v) == len(row_attacks)]
-        cells.append(f"{100.0 * sum(all(v.values()) for v in complete) / len(complete):.1f} ({len(complete)})"
-                     if complete else "—")
+            cells.append(f"{_rate([(r['label'], float(r[value])) for r in recs], balanced):.1f} ({len(recs)})"
+                         if recs else "—")
+        if not single:
+            row_attacks = [a for a in attacks if by_attack[a]]
+            per_image: dict[str, dict[str, dict]] = defaultdict(dict)
+            for r in mine:
+                if r["attack"] in row_attacks:
+                    per_image[r["file"]][r["attack"]] = r
+            complete = [v for v in per_image.values() if len(v) == len(row_attacks)]
+            worst = [(next(iter(v.values()))["label"], float(all(r["correct"] for r in v.values()))) for v in complete]
+            cells.append(f"{_rate(worst, balanced):.1f} ({len(complete)})" if complete else "—")
         out.append(cells)
     return header, out
