@@ -69,14 +69,9 @@ def tiny_model(tiny_model_card: Path):
 
 # PACS tests (tests/test_pacs*.py): a real Orthanc, see tests/orthanc.py ---------------------------------------------
 
-# Files loaded into the test PACS, chosen for unique SOP Instance UIDs: a compressed MR (JPEG-LS), a 10-frame MR,
-# a two-image colour series (JPEG Baseline + 2-frame RLE), a 30-frame JPEG US, a CT, a CR with an accession number.
-PACS_FILES = ("mr_small_jpegls_lossless.dcm", "mr_enhanced_multiframe_10f.dcm", "sc_rgb_jpeg_baseline_ybr.dcm",
-              "sc_rgb_rle_2frame.dcm", "us_multiframe_jpeg_ybr422_30f.dcm", "ct_small_uncompressed.dcm",
-              "xr_cr_mono1_modality_lut_jpeg_lossless.dcm", "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm")
-
-
 def _pacs_files() -> list[Path]:
+    from orthanc import PACS_FILES
+
     folder = DATA / "dicom"
     if not folder.is_dir():
         pytest.skip("../shared/data/dicom missing (the data tests fail loudly elsewhere)")

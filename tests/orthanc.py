@@ -19,6 +19,12 @@ from pathlib import Path
 
 AET = "ORTHANC"
 CLIENT_AET = "MEDRDF"  # registered in the server's modalities: allowed to query, retrieve and store
+# Files loaded into the test PACS, chosen for unique SOP Instance UIDs: a compressed MR (JPEG-LS), a 10-frame MR,
+# a two-image colour series (JPEG Baseline + 2-frame RLE), a 30-frame JPEG US, a CT, a CR with an accession
+# number, and a chest CR for sending results.
+PACS_FILES = ("mr_small_jpegls_lossless.dcm", "mr_enhanced_multiframe_10f.dcm", "sc_rgb_jpeg_baseline_ybr.dcm",
+              "sc_rgb_rle_2frame.dcm", "us_multiframe_jpeg_ybr422_30f.dcm", "ct_small_uncompressed.dcm",
+              "xr_cr_mono1_modality_lut_jpeg_lossless.dcm", "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm")
 
 
 def orthanc_binary() -> str:

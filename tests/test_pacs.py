@@ -14,14 +14,16 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from conftest import DATA
 from medrdf_gui.pacs import (CancelToken, PacsCancelled, PacsError, SeriesStore, Server, StudyQuery, echo, find_series,
                              find_studies, parse_address, retrieve_series, retrieve_study)
 from medrdf_gui.pacs import cache as cache_module
 from medrdf_gui.pacs import retrieve as retrieve_module
 from medrdf_gui.pacs.errors import ABORTED, CACHE, GUARD, INVALID, NOT_FOUND, PARTIAL, REJECTED, TIMEOUT, UNREACHABLE
 from medrdf_gui.pacs.servers import PacsConfig, load_config, save_config
+from medrdf_gui.paths import data_dir
 from orthanc import CLIENT_AET
+
+DATA = data_dir()
 
 T = 10.0  # seconds: every wait in these tests is bounded
 

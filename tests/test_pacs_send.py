@@ -10,7 +10,6 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from conftest import DATA
 from medrdf_gui.cli import main
 from medrdf_gui.imaging import load_study
 from medrdf_gui.modelzoo import load_model, study_to_tensor
@@ -18,7 +17,10 @@ from medrdf_gui.pacs import PacsError, parse_address, send_result
 from medrdf_gui.pacs.errors import GUARD
 from medrdf_gui.report.writer import render_report
 from medrdf_gui.robust import RobustSettings, robust_predict
-from orthanc import CLIENT_AET
+from medrdf_gui.paths import data_dir
+from orthanc import CLIENT_AET, PACS_FILES
+
+DATA = data_dir()
 
 CHEST = "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm"
 # (not --backend torch: `predict --backend torch --report` fails in Grad-CAM on "inference tensors", a bug of its own)
@@ -173,7 +175,7 @@ def test_guard_refuses_a_study_the_pacs_does_not_hold(fresh_orthanc, chest_resul
     with pytest.raises(PacsError) as info:
         _send(fresh_orthanc, study, result)
     assert info.value.kind == GUARD and "not on the PACS" in str(info.value)
-    assert fresh_orthanc.instance_count() == len(__import__("conftest").PACS_FILES) - 1
+    assert fresh_orthanc.instance_count() == len(PACS_FILES) - 1
 
 
 def test_send_of_a_png_is_refused(orthanc, chest_result, cxr_png: Path) -> None:

@@ -32,6 +32,8 @@ class ViewerActions:
                                  "Open a DICOM or image file")
         self.open_folder = _action(parent, "Open &folder…", "open-folder", ("Ctrl+Shift+O",),
                                    "Open a folder of studies and step through it")
+        self.open_from_pacs = _action(parent, "Open from &PACS…", "open-folder", ("Ctrl+Shift+P",),
+                                      "Find a study on a PACS, retrieve it and open it")
         self.previous_study = _action(parent, "&Previous study", "previous", ("PgUp", "Alt+Left"),
                                       "Previous study in the folder")
         self.next_study = _action(parent, "&Next study", "next", ("PgDown", "Alt+Right"), "Next study in the folder")
@@ -52,6 +54,8 @@ class ViewerActions:
         self.cancel.setIconText("Cancel")
         self.export_report = _action(parent, "&Export report…", "report", ("Ctrl+E",),
                                      "Save a one-page PDF report of the shown result")
+        self.send_to_pacs = _action(parent, "&Send to PACS…", "report", (),
+                                    "File the report and a structured report into this image's study on a PACS")
         self.show_maps = _action(parent, "Attention &maps", "maps", ("Ctrl+M",),
                                  "Show the Grad-CAM maps of the base and the defended model")
 

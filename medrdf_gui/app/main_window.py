@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QS
 from ..imaging import Study, StudyLoadError, load_study
 from ..modelzoo import DEFAULT_MODEL
 from .dialogs.about_dialog import AboutDialog
+from .dialogs.pacs_dialog import OpenFromPacsDialog
+from .dialogs.pacs_send import SendToPacs
 from .actions import ViewerActions
 from .analysis.analysis_flow import AnalysisFlow
 from .app_settings import AppSettings
@@ -58,6 +60,7 @@ class MainWindow(QMainWindow):
         self.flow = AnalysisFlow(self)
         self.controller = self.flow.controller
         self.navigator = StudyNavigator()
+        self.pacs_send = SendToPacs(self)
         self.study: Study | None = None
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -133,11 +136,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.cleared.connect(lambda: self.welcome.set_recent_files([]))
         self.model_menu = ModelMenu(self.settings_panel.model_selector, [a.load_model_card, a.refresh_models], self)
         docks = [dock.toggleViewAction() for dock in (self.study_dock, self.analysis_dock, self.settings_dock)]
-        fill_menu(bar.addMenu("&File"), [a.open_file, a.open_folder, self.recent_menu, None, a.export_report, None,
+        fill_menu(bar.addMenu("&File"), [a.open_file, a.open_folder, a.open_from_pacs, self.recent_menu, None,
+                                         a.export_report, a.send_to_pacs, None,
                                          a.previous_study, a.next_study, None, a.quit])
         fill_menu(bar.addMenu("&View"), [a.zoom_in, a.zoom_out, a.fit, a.actual_size, None, a.invert, a.reset_view,
                                          None, a.show_maps, None, a.show_identifiers, None, *docks])
-        fill_menu(bar.addMenu("&Analysis"), [a.analyze, a.cancel, None, a.show_maps, a.export_report])
+        fill_menu(bar.addMenu("&Analysis"), [a.analyze, a.cancel, None, a.show_maps, a.export_report, a.send_to_pacs])
         fill_menu(bar.addMenu("&Settings"), [self.model_menu, a.reset_settings])
         fill_menu(bar.addMenu("&Help"), [a.about])
 
@@ -155,6 +159,8 @@ class MainWindow(QMainWindow):
         a = self.actions
         a.open_file.triggered.connect(self.choose_file)
         a.open_folder.triggered.connect(self.choose_folder)
+        a.open_from_pacs.triggered.connect(self.open_from_pacs)
+        a.send_to_pacs.triggered.connect(self.pacs_send.choose_and_send)
         a.previous_study.triggered.connect(lambda: self.step_study(-1))
         a.next_study.triggered.connect(lambda: self.step_study(1))
         a.quit.triggered.connect(self.close)
@@ -256,6 +262,16 @@ class MainWindow(QMainWindow):
         self.navigator = navigator
         self.app_settings.set_last_directory(folder)
         return self._show_navigator_study()
+
+    @Slot()
+    def open_from_pacs(self) -> OpenFromPacsDialog:
+        """File ▸ Open from PACS… (window-modal, without blocking the event loop); the retrieved study opens as a
+        folder, so stepping through its images works as for a local folder."""
+        dialog = OpenFromPacsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.studyRetrieved.connect(self.open_folder)
+        dialog.open()
+        return dialog
 
     def open_files(self, paths: list[Path]) -> bool:
         """Several dropped files: step through them like a folder."""
@@ -447,6 +463,7 @@ class MainWindow(QMainWindow):
         a.analyze.setToolTip(why)
         a.cancel.setEnabled(self.controller.kind in ("analysis", "maps"))
         a.export_report.setEnabled(self.flow.can_export())
+        a.send_to_pacs.setEnabled(self.pacs_send.can_send())
         a.show_maps.setEnabled(has_study)
         self.position_label.setText(self.navigator.position_text())
 
@@ -485,6 +502,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         """Cancel and join a running analysis before the window (and its thread's owner) goes away."""
         self.controller.shutdown()
+        self.pacs_send.shutdown()
         self.app_settings.save_window(self.saveGeometry(), self.saveState())
         self.app_settings.sync()
         super().closeEvent(event)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from pynetdicom import AE, build_role, evt
 from pynetdicom.pdu import A_ASSOCIATE_RJ
+from pynetdicom.pdu_primitives import A_P_ABORT
 
 from .cancel import CancelToken
 from .errors import ABORTED, REJECTED, TIMEOUT, UNREACHABLE, PacsCancelled, PacsError
@@ -114,6 +115,7 @@ class Association:
         self.handlers = list(handlers)
         self.assoc: Any = None
         self._reject: tuple[int, int, int] | None = None
+        self._pending: Any = None  # the association being negotiated (set when its TCP connection opens)
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
@@ -121,7 +123,13 @@ class Association:
         progress callback), the abort runs on a helper thread: done in place, it would wait on itself."""
         self._cancelled.set()
         assoc = self.assoc
-        if assoc is None or not assoc.is_established:
+        if assoc is None:  # still negotiating: make the requestor read an abort instead of waiting for the answer
+            pending = self._pending
+            queue = getattr(getattr(pending, "dul", None), "to_user_queue", None)
+            if pending is not None and queue is not None and not pending.is_established:
+                queue.put(A_P_ABORT())
+            return
+        if not assoc.is_established:
             return
         if threading.current_thread() is assoc:
             threading.Thread(target=self._abort, args=(assoc,), name="pacs-abort", daemon=True).start()
@@ -141,6 +149,9 @@ class Association:
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set() or (self.token is not None and self.token.is_set())
+
+    def _on_open(self, event: Any) -> None:
+        self._pending = event.assoc
 
     def _on_pdu(self, event: Any) -> None:
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
@@ -163,7 +174,7 @@ class Association:
                 ae.add_requested_context(cx.abstract_syntax)
             if cx.scp_role and cx.abstract_syntax not in {r.sop_class_uid for r in roles}:
                 roles.append(build_role(cx.abstract_syntax, scp_role=True))
-        handlers = [(evt.EVT_PDU_RECV, self._on_pdu), *self.handlers]
+        handlers = [(evt.EVT_PDU_RECV, self._on_pdu), (evt.EVT_CONN_OPEN, self._on_open), *self.handlers]
         started = time.monotonic()
         try:
             self.assoc = assoc = ae.associate(self.server.host, self.server.port, ae_title=self.server.ae_title,
