@@ -16,14 +16,16 @@ from typing import Any, Iterable
 
 # The codes, in the order the results panel shows them (most specific to this image first).
 BASE_DISAGREEMENT = "base-disagreement"  # the model on the clean image and the defended vote disagree
+SQUEEZE = "squeeze"  # the answer moves when the image is squeezed (feature-squeezing detector, robust/squeeze.py)
 OUT_OF_SCOPE = "out-of-scope"  # the image is unlike the model's training images (scope detector)
 NOT_CHEST_RADIOGRAPH = "not-chest-radiograph"  # the file's own header says another modality or body part
 DAMAGED_IMAGE = "damaged-image"  # the decoder reported damaged data
 UNVALIDATED_SETTING = "unvalidated-setting"  # the noise/denoiser was not validated for this model
-ORDER = (BASE_DISAGREEMENT, OUT_OF_SCOPE, NOT_CHEST_RADIOGRAPH, DAMAGED_IMAGE, UNVALIDATED_SETTING)
+ORDER = (BASE_DISAGREEMENT, SQUEEZE, OUT_OF_SCOPE, NOT_CHEST_RADIOGRAPH, DAMAGED_IMAGE, UNVALIDATED_SETTING)
 
 TITLES = {
     BASE_DISAGREEMENT: "Possible adversarial input",
+    SQUEEZE: "Possible adversarial input (unstable answer)",
     OUT_OF_SCOPE: "Outside the model's scope",
     NOT_CHEST_RADIOGRAPH: "Not a chest radiograph",
     DAMAGED_IMAGE: "Damaged image",

@@ -40,6 +40,7 @@ _RESULT_FIELDS = (
     "diagnosis", "label", "abstained", "top_class", "runner_up_class", "counts", "n", "n_used", "n_a", "n_b",
     "p_value", "rm", "rm_threshold", "rm_interval", "verdict", "rm_verdict", "pa_lower_bound", "pa_lower_clopper_pearson",
     "certified_radius", "base_diagnosis", "base_probabilities", "sampling", "out_of_scope", "ood_score", "ood_threshold",
+    "squeeze_score", "squeeze_threshold",
 )
 
 

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
     e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
-    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, square, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
+    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, pgd100-squeeze (aware of the squeezing detector), square, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
     e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
     e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
     e.add_argument("--defences", default=None,
@@ -149,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--kind", default="ix,flips,alerts",
                     help="comma-separated: accuracy, balanced (class-balanced accuracy), single-draw (Random R-P's "
                          "one random draw, from the share of copies), ix, flips, alerts")
+
+    dt_ = sub.add_parser("detector", help="the adversarial-input detector of a model (feature squeezing; threshold in "
+                                          "its card)")
+    dt_sub = dt_.add_subparsers(dest="detector_command", required=True)
+    df = dt_sub.add_parser("fit", help="calibrate the threshold on the validation split and write the card's "
+                                       "detector entry")
+    df.add_argument("model", help="shipped model name or path of a model card")
+    df.add_argument("--data-dir", type=Path, default=None,
+                    help="data root holding <dataset>/val (default ../shared/data or $MEDRDF_DATA_DIR)")
+    df.add_argument("--dataset", default=None, help="data set folder (default: the one the card says it was trained on)")
+    df.add_argument("--rate", type=float, default=0.05, help="share of validation images flagged (default 0.05)")
+    df.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
 
     sc = sub.add_parser("scope", help="the out-of-scope detector of a model (statistics and threshold in its card)")
     scope_sub = sc.add_subparsers(dest="scope_command", required=True)
@@ -517,6 +529,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from . import paths
     from .modelzoo import available_cards
     from .modelzoo.scope import describe as describe_scope
+    from .robust.squeeze import describe as describe_detector
     from .robust.validation import protection_summary
 
     cards = available_cards()
@@ -527,7 +540,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         acc = card.metrics.get("test", {}).get("accuracy")
         acc_text = f"test accuracy {100 * acc:.1f} %" if isinstance(acc, (int, float)) else "no test metrics"
         print(f"{card.name:20s} {card.architecture:10s} {len(card.classes)} classes  {acc_text}  sha256 {card.sha256[:12]}…"
-              f"\n{'':20s} {protection_summary(card)}\n{'':20s} {describe_scope(card.scope)}")
+              f"\n{'':20s} {protection_summary(card)}\n{'':20s} {describe_scope(card.scope)}"
+              f"\n{'':20s} {describe_detector(card.detector)}")
     return EXIT_OK
 
 
@@ -581,6 +595,38 @@ def cmd_scope(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"Cannot write the scope of {model.name}: {exc.strerror or exc}.", EXIT_FAILURE) from None
     print(f"{card_path}: {describe(model.card.scope)}")
+    return EXIT_OK
+
+
+def cmd_detector(args: argparse.Namespace) -> int:
+    from . import paths
+    from .modelzoo import ModelNotFoundError, load_model
+    from .modelzoo.scope_fit import dataset_of
+    from .robust.squeeze import describe, fit_detector
+
+    if not 0 < args.rate < 1:
+        raise CliError("--rate must lie between 0 and 1.", EXIT_USAGE)
+    try:
+        model = load_model(args.model, with_scope=False)
+        dataset = args.dataset or dataset_of(model)
+    except (ModelNotFoundError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    root = (args.data_dir or paths.data_dir()) / dataset
+    if not (root / "val").is_dir():
+        raise CliError(f"{root} has no val/ split.", EXIT_USAGE)
+    command = shlex.join(["medrdf", "detector", "fit", model.name, "--rate", f"{args.rate:g}",
+                          *(["--dataset", args.dataset] if args.dataset else [])])
+    try:
+        model.card.detector = fit_detector(model, root, rate=args.rate, batch_size=args.batch_size, command=command)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if model.card.path is None:
+        raise CliError("The model card has no file to update.", EXIT_FAILURE)
+    try:
+        model.card.save(model.card.path)
+    except OSError as exc:
+        raise CliError(f"Cannot write the model card {model.card.path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    print(f"{model.card.path}: {describe(model.card.detector)}")
     return EXIT_OK
 
 
@@ -715,7 +761,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "tables": cmd_tables, "scope": cmd_scope, "pacs": cmd_pacs}
+            "bench": cmd_bench, "tables": cmd_tables, "scope": cmd_scope, "detector": cmd_detector, "pacs": cmd_pacs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

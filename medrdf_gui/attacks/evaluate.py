@@ -105,7 +105,7 @@ class Evaluation:
                       "base_label": r.base_label,
                       "p_label": r.counts.get(self.model.classes[label], 0) / max(r.n_used, 1),
                       # the out-of-scope score of the image the vote saw (attack interplay, docs/scope.md)
-                      "ood_score": r.ood_score})
+                      "ood_score": r.ood_score, "squeeze_score": r.squeeze_score})
 
     def _attack_generator(self, chunk: list[tuple[Path, int]], attack: AttackSpec, device: torch.device,
                           defence: Defence | None = None) -> torch.Generator:

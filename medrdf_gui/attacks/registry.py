@@ -14,6 +14,7 @@ from ..robust.settings import RobustSettings
 from .adaptive import eot_pgd
 from .autoattack import EOT_DRAWS, RAND, autoattack_components, autoattack_linf, autoattack_rand_linf
 from .blackbox import square_linf
+from .detector_aware import pgd_squeeze
 from .whitebox import cw_linf, fgsm, ifgsm, pgd
 
 AttackFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float, torch.Generator, RobustSettings], torch.Tensor]
@@ -51,6 +52,8 @@ ATTACKS: dict[str, AttackSpec] = {
         *[AttackSpec(f"ifgsm{k}", f"I-FGSM-{k}", (lambda k: lambda m, x, y, e, g, s: ifgsm(m, x, y, e, k))(k)) for k in (1, 2, 5, 7)],
         *[AttackSpec(f"pgd{k}", f"PGD-{k}", (lambda k: lambda m, x, y, e, g, s: pgd(m, x, y, e, k, g))(k)) for k in (7, 20, 100)],
         AttackSpec("cw", "C&W-L∞ (30)", lambda m, x, y, e, g, s: cw_linf(m, x, y, e, 30, g)),
+        AttackSpec("pgd100-squeeze", "PGD-100 aware of feature squeezing",
+                   lambda m, x, y, e, g, s: pgd_squeeze(m, x, y, e, 100, g)),
         AttackSpec("square", "Square (1k queries)", lambda m, x, y, e, g, s: square_linf(m, x, y, e, 1000, generator=g)),
         AttackSpec("autoattack", "AutoAttack", autoattack_linf, components=autoattack_components),
         AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),

@@ -65,6 +65,9 @@ class ModelCard:
     # out-of-scope detector (``medrdf scope fit``; modelzoo/scope.py): method, feature layer, threshold, the
     # validation flag rate, and the statistics file beside the card with its sha256; empty = never fitted
     scope: dict[str, Any] = field(default_factory=dict)
+    # adversarial-input detector (``medrdf detector fit``; robust/squeeze.py): method, squeezers, threshold and the
+    # validation flag rate; empty = none fitted, no detector alert
+    detector: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     path: Path | None = field(default=None, compare=False)  # where the card was read from (not serialised)
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..alerts import BASE_DISAGREEMENT, UNVALIDATED_SETTING, Alert
+from ..alerts import BASE_DISAGREEMENT, SQUEEZE, UNVALIDATED_SETTING, Alert
 from ..modelzoo.scope import ScopeAssessment, scope_probe
 from .backends import Classifier, select_classifier
 from .denoise import make_denoiser
@@ -27,6 +27,7 @@ from .noise import make_noise
 from .result import Result
 from .sequential import check_settled
 from .settings import RobustSettings, default_threshold
+from .squeeze import assess as squeeze_assess
 from .validation import defence_caution, protection_notice
 from .vote import VoteOutcome, certified_radius, decide
 
@@ -93,8 +94,19 @@ class VoteSampler:
         return counts.cpu().numpy()
 
 
+def squeeze_alert(score: float | None, threshold: float | None) -> Alert | None:
+    """The detector's alert when the clean image's squeezing statistic exceeds the card's threshold."""
+    if score is None or threshold is None or score <= threshold:
+        return None
+    return Alert(SQUEEZE, (
+        f"The model's answer moves when the image is slightly simplified (3×3 median, 16 grey levels) more than "
+        f"on 95 % of validation images (score {score:.3g} > {threshold:.3g}), as it does on many deliberately "
+        f"perturbed images. Review the image before relying on the diagnosis."))
+
+
 def run_alerts(classes: list[str], outcome: VoteOutcome, base_label: int, caution: str | None,
-               display_names: dict[str, str], scope: ScopeAssessment | None = None) -> list[Alert]:
+               display_names: dict[str, str], scope: ScopeAssessment | None = None,
+               squeeze: Alert | None = None) -> list[Alert]:
     """The alerts the run itself raises: the base model disagrees with a kept vote (a possible adversarial
     input: the defence changed the answer), the clean image is outside the model's scope (unlike its training
     images, so no class of the model fits it), and settings not validated for this model."""
@@ -106,6 +118,8 @@ def run_alerts(classes: list[str], outcome: VoteOutcome, base_label: int, cautio
         found.append(Alert(BASE_DISAGREEMENT, (
             f"The base model says {name(classes[base_label])}, but the defended vote says "
             f"{name(classes[outcome.top])}. Possible adversarial input: review the image before relying on either.")))
+    if squeeze is not None:
+        found.append(squeeze)
     if caution:
         found.append(Alert(UNVALIDATED_SETTING, caution))
     return found
@@ -150,6 +164,7 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
                 logits = module(x).float()
             probabilities = torch.softmax(logits, dim=1)[0].cpu().numpy()
             scope = probe.assess(logits)  # None when the model's card has no scope statistics
+            squeeze_score, squeeze_threshold = squeeze_assess(card, module, x)  # None, None without a detector
             if classifier is None:
                 classifier = select_classifier(model, device, settings.backend, settings.precision, tuple(x.shape[1:]))
             sampler = VoteSampler(classifier, x, settings, k, generator, should_cancel)
@@ -188,7 +203,8 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
                           backend=classifier.backend, precision=classifier.precision)
     caution = defence_caution(card, settings)
     display_names = dict(card.display_names) if card else {}
-    alerts = run_alerts(classes, outcome, base_label, caution, display_names, scope)
+    alerts = run_alerts(classes, outcome, base_label, caution, display_names, scope,
+                        squeeze_alert(squeeze_score, squeeze_threshold))
     return Result(
         diagnosis=None if outcome.abstained else classes[outcome.top],
         label=outcome.label,
@@ -226,6 +242,8 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
         out_of_scope=scope is not None and scope.out_of_scope,
         ood_score=scope.score if scope is not None else None,
         ood_threshold=scope.threshold if scope is not None else None,
+        squeeze_score=squeeze_score,
+        squeeze_threshold=squeeze_threshold,
         app_version=__version__,
         timestamp=timestamp,
     )

@@ -72,6 +72,10 @@ class Result:
     out_of_scope: bool = False
     ood_score: float | None = None
     ood_threshold: float | None = None
+    # feature-squeezing statistic of the clean image (robust/squeeze.py): None when the card has no detector;
+    # above the threshold it raises the squeeze alert
+    squeeze_score: float | None = None
+    squeeze_threshold: float | None = None
     app_version: str = ""
     timestamp: str = ""
 

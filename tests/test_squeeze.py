@@ -1,0 +1,107 @@
+"""The feature-squeezing detector: its statistic, its calibration, its alert in the verdict, and the attacker who
+knows it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from medrdf_gui.alerts import SQUEEZE
+from medrdf_gui.attacks import ATTACKS
+from medrdf_gui.attacks.detector_aware import pgd_squeeze
+from medrdf_gui.audit import audit_entry
+from medrdf_gui.cli import main
+from medrdf_gui.modelzoo import load_model
+from medrdf_gui.modelzoo.card import ModelCard
+from medrdf_gui.modelzoo.testing import write_untrained_model
+from medrdf_gui.robust import robust_predict
+from medrdf_gui.robust.squeeze import bit_depth, calibrate, squeeze_distances
+from synthetic import accuracy, check_budget
+from test_attacks import EPS, _data, trained  # noqa: F401  (the trained toy fixture)
+
+
+def test_bit_depth_keeps_sixteen_levels_and_the_statistic_is_a_distance() -> None:
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert len(torch.unique(bit_depth(x))) <= 16 and float((bit_depth(x) - x).abs().max()) <= 1 / 30 + 1e-6
+    flat = torch.full((3, 1, 8, 8), 7 / 15)  # unchanged by a median and by 16 levels: nothing can move
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    assert torch.allclose(squeeze_distances(model, flat), torch.zeros(3), atol=1e-6)
+    scores = squeeze_distances(model, torch.rand(16, 1, 8, 8))
+    assert scores.shape == (16,) and bool((scores >= 0).all() and (scores <= 2).all())
+
+
+def test_calibration_flags_the_requested_share() -> None:
+    scores = torch.arange(1000, dtype=torch.float32) / 1000
+    threshold = calibrate(scores, 0.05)
+    assert float((scores > threshold).float().mean()) == pytest.approx(0.05, abs=0.002)
+    with pytest.raises(ValueError):
+        calibrate(scores, 0.0)
+
+
+def _with_detector(card_path: Path, threshold: float) -> Path:
+    card = ModelCard.load(card_path)
+    card.detector = {"method": "feature-squeezing", "squeezers": ["median3", "bits4"], "threshold": threshold,
+                     "target_flag_rate": 0.05, "flag_rate_val": 0.05, "images": 10, "data": "x/val", "command": ""}
+    card.save(card_path)
+    assert ModelCard.load(card_path).detector == card.detector  # the entry round-trips
+    return card_path
+
+
+def test_the_alert_turns_accept_into_re_evaluate_and_reaches_json_and_audit(tmp_path: Path) -> None:
+    x = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    results = {}
+    for name, threshold in (("never", 10.0), ("always", -1.0)):
+        card = _with_detector(write_untrained_model(tmp_path / name, name=name, size=32), threshold)
+        results[name] = robust_predict(load_model(card), x, n=200, batch_size=100, seed=0, device="cpu",
+                                       backend="torch", threshold=0.0)
+    never, always = results["never"], results["always"]
+    assert never.squeeze_score == pytest.approx(always.squeeze_score)  # same weights (seed 0), same image
+    assert SQUEEZE not in [a.code for a in never.alerts] and never.squeeze_threshold == 10.0
+    assert SQUEEZE in [a.code for a in always.alerts] and always.verdict == "re-evaluate"
+    assert never.rm_verdict == always.rm_verdict  # the paper's rule is untouched by the detector
+    assert json.loads(json.dumps(always.to_dict()))["squeeze_score"] == pytest.approx(always.squeeze_score)
+    assert audit_entry(always)["result"]["squeeze_threshold"] == -1.0
+
+
+def test_without_a_detector_there_is_no_score(tiny_model) -> None:
+    r = robust_predict(tiny_model, torch.rand(1, 1, 32, 32), n=20, seed=0, device="cpu", backend="torch")
+    assert r.squeeze_score is None and r.squeeze_threshold is None
+
+
+def test_detector_fit_writes_a_calibrated_card_entry(capsys, tmp_path: Path) -> None:
+    root = tmp_path / "data" / "toy"
+    rng = np.random.default_rng(0)
+    for cls in ("covid", "normal", "viral_pneumonia"):
+        (root / "val" / cls).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(root / "val" / cls / f"{i}.png")
+    card = write_untrained_model(tmp_path / "m", name="toy", size=32)
+    code = main(["detector", "fit", str(card), "--data-dir", str(tmp_path / "data"), "--dataset", "toy", "--rate", "0.1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    entry = ModelCard.load(card).detector
+    assert entry["method"] == "feature-squeezing" and entry["images"] == 60 and entry["data"] == "toy/val"
+    assert entry["flag_rate_val"] == pytest.approx(0.1, abs=1 / 60 + 1e-9) and "flags 10.0 % of 60 toy/val" in out
+    assert main(["detector", "fit", str(card), "--data-dir", str(tmp_path / "data"), "--dataset", "none"]) == 2
+
+
+def test_the_aware_attack_stays_in_budget_fools_the_model_and_keeps_the_statistic_lower(trained) -> None:  # noqa: F811
+    x, y = _data(64, 3)
+    eps = 0.06
+    g = torch.Generator().manual_seed(0)
+    aware = pgd_squeeze(trained, x, y, eps, steps=20, generator=g)
+    plain = ATTACKS["pgd20"].fn(trained, x, y, eps, torch.Generator().manual_seed(0), None)
+    check_budget(aware, x, eps)
+    assert accuracy(trained, aware, y) < 0.5 * accuracy(trained, x, y)
+    with torch.no_grad():
+        fooled = trained(aware).argmax(1) != y
+        # on the images both attacks fool, the aware one leaves the squeezed answers closer to the plain one
+        both = fooled & (trained(plain).argmax(1) != y)
+        assert int(both.sum()) >= 8
+        assert float(squeeze_distances(trained, aware)[both].mean()) <= float(squeeze_distances(trained, plain)[both].mean())
