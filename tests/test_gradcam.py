@@ -174,3 +174,17 @@ def test_bad_layer_class_or_copies_raise_one_line_errors(tiny_case) -> None:
         defended_gradcam(model, x, result, copies=0)
     with pytest.raises(ExplainError, match="target layer"):
         base_gradcam(model.module, x)  # a bare module has no card to name its layer
+
+
+def test_maps_after_a_vote_on_the_torch_backend(tmp_path, cxr_png) -> None:
+    """The torch backend sets the module's layout inside the engine's inference mode; Grad-CAM must still be able
+    to differentiate through the same module afterwards (`medrdf predict --backend torch --report` once failed)."""
+    from medrdf_gui.modelzoo import load_model
+    from medrdf_gui.modelzoo.testing import write_untrained_model
+
+    model = load_model(write_untrained_model(tmp_path, name="fresh", size=32))
+    x = model.input_tensor(cxr_png)
+    result = robust_predict(model, x, n=20, seed=3, device="cpu", backend="torch")
+    maps = attention_maps(model, x, result, copies=2, size=(32, 32))
+    _assert_valid_map(maps.base, (32, 32))
+    _assert_valid_map(maps.defended, (32, 32))

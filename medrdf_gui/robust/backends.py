@@ -82,7 +82,10 @@ class TorchClassifier(Classifier):
     docs/performance.md); bf16 by autocast when asked for."""
 
     def __init__(self, module: nn.Module, precision: str = "fp32") -> None:
-        self.module = module.eval().to(memory_format=torch.channels_last)
+        # The engine builds its classifier inside inference mode; tensors the layout change made there would be
+        # inference tensors, and Grad-CAM's backward pass through the same module would then fail.
+        with torch.inference_mode(False):
+            self.module = module.eval().to(memory_format=torch.channels_last)
         self.precision = precision
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
