@@ -14,8 +14,10 @@ as files. Nothing is faked: with no shipped model the model check FAILS ("no shi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import io
+import logging
 import os
 import stat
 import sys
@@ -24,7 +26,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -305,20 +307,27 @@ def model_checks(directory: Path, state: _ModelState) -> list[Check]:
     return checks
 
 
-def check_prediction(state: _ModelState, copies: int, workdir: Path) -> str:
-    """A short MedRDF run on the test pattern, through the app's own PNG loader and preprocessing, twice."""
+def _pattern_tensor(model: "object", workdir: Path) -> "object":
+    """The synthetic test pattern through the app's own PNG loader and preprocessing, as the model's input."""
     from PIL import Image
 
     from .imaging import load_study
-    from .modelzoo import DEFAULT_MODEL, study_to_tensor
+    from .modelzoo import study_to_tensor
+
+    png = workdir / "selftest-pattern.png"
+    Image.fromarray((synthetic_pattern(256, bits=12) >> 4).astype(np.uint8), mode="L").save(png)
+    return study_to_tensor(load_study(png), model.card)  # type: ignore[attr-defined]
+
+
+def check_prediction(state: _ModelState, copies: int, workdir: Path) -> str:
+    """A short MedRDF run on the test pattern, through the app's own PNG loader and preprocessing, twice."""
+    from .modelzoo import DEFAULT_MODEL
     from .robust import robust_predict
 
     if not state.loaded:
         raise CheckFailed("skipped: no model loaded")
     model = next((m for m in state.loaded if m.name == DEFAULT_MODEL), state.loaded[0])
-    png = workdir / "selftest-pattern.png"
-    Image.fromarray((synthetic_pattern(256, bits=12) >> 4).astype(np.uint8), mode="L").save(png)
-    x = study_to_tensor(load_study(png), model.card)
+    x = _pattern_tensor(model, workdir)
     batch = max(1, min(32, copies))
     first = robust_predict(model, x, n=copies, seed=SEED, batch_size=batch, device="auto")
     second = robust_predict(model, x, n=copies, seed=SEED, batch_size=batch, device="auto")
@@ -331,6 +340,87 @@ def check_prediction(state: _ModelState, copies: int, workdir: Path) -> str:
     outcome = "abstained" if first.abstained else f"vote {first.top_class}"
     return (f"{model.name} on a synthetic test pattern, n = {copies}: {outcome}, RM {first.rm:.2f}, "
             f"{first.verdict}, on {first.device}, {first.elapsed_s:.2f} s (meaningless as a diagnosis)")
+
+
+@contextlib.contextmanager
+def _warnings_of(logger_name: str) -> Iterator[list[str]]:
+    """The messages of the WARNING and worse records ``logger_name`` emits inside the block."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _cache_in(folder: Path) -> Iterator[None]:
+    """``MEDRDF_CACHE_DIR`` pointed at ``folder`` inside the block, so nothing comes from an earlier run's cache."""
+    before = os.environ.get("MEDRDF_CACHE_DIR")
+    os.environ["MEDRDF_CACHE_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MEDRDF_CACHE_DIR", None)
+        else:
+            os.environ["MEDRDF_CACHE_DIR"] = before
+
+
+def check_fast_backend(state: _ModelState, copies: int, workdir: Path) -> str:
+    """The vote on the fast CPU backend (OpenVINO fp32): exported to ONNX and compiled in this run, its logits
+    checked against torch, and a short vote whose label and verdict must equal torch fp32's on the same copies.
+
+    Why a check of its own: "auto" falls back to torch silently (a run never fails for want of a faster library),
+    so ``predict`` passes even where OpenVINO, its CPU plugin or its ONNX reader is missing from a bundle. On
+    a GPU machine the vote runs in torch on the GPU; this check still proves the CPU path.
+    """
+    import torch
+
+    from .modelzoo import DEFAULT_MODEL
+    from .robust import backends, robust_predict
+
+    if not state.loaded:
+        raise CheckFailed("skipped: no model loaded")
+    missing = [name for name in ("openvino", "onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CheckFailed(f"{' and '.join(missing)} not installed: the vote would run in torch fp32 (slower)")
+    model = next((m for m in state.loaded if m.name == DEFAULT_MODEL), state.loaded[0])
+    cpu = torch.device("cpu")
+    model.module.to(cpu)
+    shape = (model.card.channels, *model.card.input_size)
+    with _cache_in(workdir / "cache"), _warnings_of(backends.__name__) as reasons:
+        classifier = backends.select_classifier(model, cpu, "openvino", "fp32", shape)
+    exported = any((workdir / "cache").rglob("*.onnx"))
+    if classifier.backend != "openvino":
+        raise CheckFailed(f"OpenVINO cannot run {model.name}: {'; '.join(reasons) or 'no reason given'}")
+    difference = backends.check_against_torch(classifier, model.module, shape)
+    x = _pattern_tensor(model, workdir)
+    batch = max(1, min(32, copies))
+    common = dict(n=copies, seed=SEED, batch_size=batch, device="cpu", sampling="fixed")
+    fast = robust_predict(model, x, classifier=classifier, **common)
+    reference = robust_predict(model, x, classifier=backends.TorchClassifier(model.module), **common)
+    ran_on = fast.settings.get("backend")
+    if ran_on != "openvino" or sum(fast.counts.values()) != copies:
+        raise CheckFailed(f"the vote ran on {ran_on} with {sum(fast.counts.values())} of {copies} copies")
+    outcome = lambda r: (r.diagnosis or "abstained", r.verdict)  # noqa: E731
+    if outcome(fast) != outcome(reference):
+        raise CheckFailed(f"OpenVINO's vote {outcome(fast)} {fast.counts} differs from torch fp32's "
+                          f"{outcome(reference)} {reference.counts}")
+    import openvino
+
+    same = "same votes" if fast.counts == reference.counts else f"votes {fast.counts} vs torch {reference.counts}"
+    where = "exported to ONNX and compiled in this run" if exported else "compiled earlier in this process"
+    return (f"OpenVINO {openvino.__version__.split('-')[0]} fp32 runs {model.name} ({where}), logits within "
+            f"{difference:.1g} of torch; vote n = {copies}: {', '.join(outcome(fast))}, {same} as torch fp32 "
+            f"({fast.elapsed_s:.2f} s vs {reference.elapsed_s:.2f} s)")
 
 
 def dicom_checks(workdir: Path) -> list[Check]:
@@ -410,6 +500,8 @@ def run_checks(models_directory: Path | None = None, copies: int = DEFAULT_COPIE
         record([_run("qt-plugins", check_qt_plugins)])
         record([_run("device", lambda: check_device(expect_device))])
         record(model_checks(directory, state))
+        # the fast backend first, so that it exports and compiles the model itself (predict then reuses it)
+        record([_run("fast-backend", lambda: check_fast_backend(state, copies, workdir))])
         record([_run("predict", lambda: check_prediction(state, copies, workdir))])
         record(dicom_checks(workdir))
     return results
