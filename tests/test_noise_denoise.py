@@ -10,6 +10,7 @@ import torch
 from scipy import ndimage
 
 from medrdf_gui.robust import (GaussianNoise, GaussianSmoothing, MedianFilter, PoissonNoise, RandomResizePad,
+                               RandomRotation,
                                SaltPepperNoise, symmetric_pad)
 
 N = 1_000_000  # elements per statistical check
@@ -50,7 +51,8 @@ def test_poisson_noise_is_unbiased_with_variance_sigma2_x() -> None:
     assert torch.equal(PoissonNoise(0.0)(_half_grey(), _gen()), _half_grey())
 
 
-@pytest.mark.parametrize("noise", [GaussianNoise(0.5), SaltPepperNoise(0.5), PoissonNoise(0.5), RandomResizePad(0.5)])
+@pytest.mark.parametrize("noise", [GaussianNoise(0.5), SaltPepperNoise(0.5), PoissonNoise(0.5), RandomResizePad(0.5),
+                                   RandomRotation(0.5)])
 def test_noises_clip_to_unit_range_and_keep_shape(noise) -> None:
     x = torch.rand(3, 3, 20, 30, generator=_gen(1))
     out = noise(x, _gen(2))
@@ -59,7 +61,8 @@ def test_noises_clip_to_unit_range_and_keep_shape(noise) -> None:
 
 def test_same_generator_seed_gives_same_noise() -> None:
     x = torch.rand(2, 1, 16, 16, generator=_gen(3))
-    for noise in (GaussianNoise(0.1), SaltPepperNoise(0.1), PoissonNoise(0.1), RandomResizePad(0.1)):
+    for noise in (GaussianNoise(0.1), SaltPepperNoise(0.1), PoissonNoise(0.1), RandomResizePad(0.1),
+                  RandomRotation(0.1)):
         assert torch.equal(noise(x, _gen(7)), noise(x, _gen(7)))
 
 
@@ -124,3 +127,17 @@ def test_gaussian_smoothing_equals_scipy(sigma: float) -> None:
 def test_median_rejects_even_windows() -> None:
     with pytest.raises(ValueError):
         MedianFilter(4)
+
+
+def test_random_rotation_turns_by_the_papers_angles() -> None:
+    """σ = 0.1: angles in [10°, 100°] (TABLE X). A bright bar along +x ends up at the drawn angle."""
+    x = torch.zeros(300, 1, 65, 65)
+    x[:, :, 31:34, 33:63] = 1.0  # a bar from the centre to the right edge
+    out = RandomRotation(0.1)(x, _gen(8))
+    ys, xs = torch.meshgrid(torch.arange(65.0) - 32, torch.arange(65.0) - 32, indexing="ij")
+    w = out[:, 0]
+    cx, cy = (w * xs).sum((1, 2)) / w.sum((1, 2)), (w * ys).sum((1, 2)) / w.sum((1, 2))
+    # image rows grow downwards, so a counter-clockwise turn of the sampling grid shows as a clockwise one here
+    angles = torch.rad2deg(torch.atan2(cy, cx)).abs()
+    assert float(angles.min()) >= 9.0 and float(angles.max()) <= 101.0
+    assert float(angles.min()) <= 15.0 and float(angles.max()) >= 95.0  # the whole range is drawn

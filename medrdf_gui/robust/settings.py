@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import SettingsError
 
-NOISES = ("gaussian", "salt-pepper", "poisson", "resize-pad")
+NOISES = ("gaussian", "salt-pepper", "poisson", "resize-pad", "rotate")
 DENOISERS = ("none", "gaussian", "median")
 SAMPLING = ("fixed", "adaptive")
 # Which library classifies the vote's copies and in which precision (robust/backends.py); "auto" picks the fastest

@@ -21,7 +21,7 @@ from .settings import RobustSettings
 MAX_ACCURACY_LOSS = 5.0
 
 NOISE_TEXT = {"gaussian": "gaussian", "salt-pepper": "salt-and-pepper", "poisson": "poisson",
-              "resize-pad": "random resize + pad"}
+              "resize-pad": "random resize + pad", "rotate": "random rotation"}
 
 
 def describe_defence(noise: str, sigma: float, denoiser: str, kernel: float) -> str:

@@ -24,7 +24,7 @@ from ..resources import icon
 from ..panels.sigma_control import SigmaControl
 
 NOISE_LABELS = {"salt-pepper": "Salt & pepper", "gaussian": "Gaussian", "poisson": "Poisson",
-                "resize-pad": "Random resize + pad (Xie et al.)"}
+                "resize-pad": "Random resize + pad (Xie et al.)", "rotate": "Random rotation (TABLE X)"}
 DENOISER_LABELS = {"median": "Median filter", "gaussian": "Gaussian filter", "none": "None"}
 SAMPLING_LABELS = {"fixed": "Fixed n", "adaptive": "Adaptive (stop once settled, n is the cap)"}
 MAX_SEED = 2**31 - 1  # what a QSpinBox holds; the engine accepts larger seeds from the CLI
