@@ -148,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated attacks in table order (default: every attack in the records, natural first)")
     tb.add_argument("--kind", default="ix,flips,alerts",
                     help="comma-separated: accuracy, balanced (class-balanced accuracy), single-draw (Random R-P's "
-                         "one random draw, from the share of copies), ix, flips, alerts")
+                         "one random draw, from the share of copies), ix, flips, alerts, scope (out-of-scope score "
+                         "per attack), squeeze (detector statistic per attack)")
+    tb.add_argument("--model", default=None,
+                    help="model whose card gives the scope and detector thresholds (kinds scope and squeeze)")
 
     dt_ = sub.add_parser("detector", help="the adversarial-input detector of a model (feature squeezing; threshold in "
                                           "its card)")
@@ -716,7 +719,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from .attacks import tables
 
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts")
+    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts", "scope", "squeeze")
     unknown = [k for k in kinds if k not in known]
     if unknown:
         raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: {', '.join(known)}).", EXIT_USAGE)
@@ -756,6 +759,21 @@ def cmd_tables(args: argparse.Namespace) -> int:
     if "alerts" in kinds:
         out += ["Alerts as detectors: % of wrong attacked diagnoses flagged (count), false alarms on clean correct "
                 "images", "", tables.markdown(*tables.alert_detection(records, args.row, attacks)), ""]
+    if "scope" in kinds or "squeeze" in kinds:
+        card = None
+        if args.model:
+            from .modelzoo import ModelNotFoundError, resolve_card
+
+            try:
+                card = resolve_card(args.model)
+            except ModelNotFoundError as exc:
+                raise CliError(str(exc), EXIT_USAGE) from None
+        for kind, field, entry, what in (("scope", "ood_score", "scope", "Out-of-scope score"),
+                                         ("squeeze", "squeeze_score", "detector", "Feature-squeezing statistic")):
+            if kind in kinds:
+                threshold = (getattr(card, entry, None) or {}).get("threshold") if card is not None else None
+                out += [f"{what} of the image each vote saw, per attack (share above the card's threshold, count)",
+                        "", tables.markdown(*tables.score_table(records, args.row, attacks, field, threshold)), ""]
     print("\n".join(out), end="")
     return EXIT_OK
 

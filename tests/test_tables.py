@@ -94,3 +94,13 @@ def test_balanced_accuracy_weighs_each_class_equally_and_single_draw_reads_p_lab
     header, single = tables.accuracy_table(recs, ["natural", "pgd"], value="p_label")
     assert header == ["Model", "natural", "pgd"] and single == [[ROW, "62.5 (4)", "30.0 (2)"]]
     assert tables.accuracy_table(RECORDS, ["natural"], value="p_label")[1] == []  # no p_label: no row
+
+
+def test_score_table_gives_quartiles_and_shares_above_the_threshold() -> None:
+    recs = [dict(rec(f, "pgd", ok, "accept"), ood_score=s)
+            for f, ok, s in [("a", False, 9.0), ("b", False, 1.0), ("c", True, 2.0), ("d", True, 3.0)]]
+    recs.append(dict(rec("a", "natural", True, "accept"), ood_score=None))  # no scope statistics: left out
+    header, rows = tables.score_table(recs, ROW, ["natural", "pgd"], "ood_score", threshold=2.5)
+    assert header[-2:] == ["> 2.5: all", "> 2.5: wrong ones"]
+    assert rows == [["pgd", "4", "2", "3", "3", "9", "50.0 (4)", "50.0 (2)"]]
+    assert tables.score_table(recs, ROW, ["pgd"], "ood_score")[0][-1] == "max"  # no threshold: no shares

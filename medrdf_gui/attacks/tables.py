@@ -199,3 +199,27 @@ def accuracy_table(records: list[dict], attacks: list[str], balanced: bool = Fal
             cells.append(f"{_rate(worst, balanced):.1f} ({len(complete)})" if complete else "—")
         out.append(cells)
     return header, out
+
+
+def score_table(records: list[dict], row: str, attacks: list[str], field: str,
+                threshold: float | None = None) -> tuple[list[str], list[list[str]]]:
+    """The distribution of a per-image score the records carry (``ood_score``: does an attack move the image out
+    of the model's scope?; ``squeeze_score``: the detector's statistic) per attack: quartiles and, with a
+    threshold, the share above it, over all images and over the ones the attack made wrong."""
+    by_attack = _by_attack(records, row)
+    header = ["Test set", "Images", "25 %", "median", "75 %", "max"]
+    if threshold is not None:
+        header += [f"> {threshold:.4g}: all", f"> {threshold:.4g}: wrong ones"]
+    rows = []
+    for attack in attacks:
+        recs = [r for r in by_attack.get(attack, []) if r.get(field) is not None]
+        if not recs:
+            continue
+        values = sorted(float(r[field]) for r in recs)
+        q = lambda p: values[min(len(values) - 1, int(p * (len(values) - 1) + 0.5))]  # noqa: E731
+        cells = [attack, str(len(values)), f"{q(0.25):.3g}", f"{q(0.5):.3g}", f"{q(0.75):.3g}", f"{values[-1]:.3g}"]
+        if threshold is not None:
+            wrong = [r for r in recs if not r["correct"]]
+            cells += [_share(recs, lambda r: r[field] > threshold), _share(wrong, lambda r: r[field] > threshold)]
+        rows.append(cells)
+    return header, rows
