@@ -5,7 +5,7 @@ SHELL := /bin/bash
 DATA ?= $(if $(MEDRDF_DATA_DIR),$(MEDRDF_DATA_DIR),../shared/data)
 DEMO_IMAGE := $(DATA)/cxr3/test/covid/COVID-1006.png
 
-.PHONY: run test setup bundle clean
+.PHONY: run test setup bundle bundle-cpu clean
 setup:
 	@scripts/bootstrap.sh
 
@@ -23,6 +23,11 @@ bundle: setup
 		.venv/bin/python -m pip install -q -e ".[bundle]" && touch .venv/.bundle-installed; fi
 	.venv/bin/pyinstaller --noconfirm build_app.spec
 	dist/medrdf-viewer/medrdf-viewer --version
+
+# The CPU-only bundle in dist/medrdf-viewer-cpu/ (docs/packaging.md, "CPU bundle"): its own build venv .venv-cpu/
+# with torch's CPU build and no torchvision, the same build_app.spec with `-- --cpu`, then --version and --self-test.
+bundle-cpu:
+	scripts/build_cpu_bundle.sh
 
 clean:
 	rm -rf build dist .pytest_cache
