@@ -25,7 +25,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo "bundle-cpu: creating $VENV" >&2
     "$PY" -m venv "$VENV"
 fi
-if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ "$0" -nt "$STAMP" ] \
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ scripts/build_cpu_bundle.sh -nt "$STAMP" ] \
         || [ "$(cat "$VENV/.torch" 2>/dev/null)" != "$TORCH_CPU" ]; then
     echo "bundle-cpu: installing $TORCH_CPU and the project's other dependencies into $VENV" >&2
     "$VENV/bin/python" scripts/cpu_requirements.py > "$VENV/requirements.txt"
