@@ -19,6 +19,7 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -400,7 +401,9 @@ def check_fast_backend(state: _ModelState, copies: int, workdir: Path) -> str:
         classifier = backends.select_classifier(model, cpu, "openvino", "fp32", shape)
     exported = any((workdir / "cache").rglob("*.onnx"))
     if classifier.backend != "openvino":
-        raise CheckFailed(f"OpenVINO cannot run {model.name}: {'; '.join(reasons) or 'no reason given'}")
+        # OpenVINO's messages span lines, each cause prefixed with the C++ source it came from: one line, causes only
+        why = "; ".join(" ".join(re.sub(r"Exception from \S+:\d+:", "", reason).split()) for reason in reasons)
+        raise CheckFailed(f"OpenVINO cannot run {model.name}: {why or 'no reason given'}")
     difference = backends.check_against_torch(classifier, model.module, shape)
     x = _pattern_tensor(model, workdir)
     batch = max(1, min(32, copies))

@@ -146,6 +146,33 @@ dev = ["pytest"]
         module.requirements(pyproject, extras=("gpu",))
 
 
+def test_fast_backend_check_fails_in_one_line_where_openvino_cannot_run(tmp_path: Path, monkeypatch) -> None:
+    """What the first CPU build would have shown (it lacked OpenVINO's CPU plugin): predict passes on torch, and
+    the self-test's fast-backend check FAILs with OpenVINO's reason on one line."""
+    pytest.importorskip("openvino")
+    from collections import OrderedDict
+
+    from medrdf_gui import selftest
+    from medrdf_gui.modelzoo import load_model
+    from medrdf_gui.robust import backends
+
+    card = write_untrained_model(tmp_path / "models", size=32)
+    state = selftest._ModelState(loaded=[load_model(card, device="cpu")])
+
+    def without_cpu_plugin(*args, **kwargs):  # OpenVINO's words when libopenvino_intel_cpu_plugin.so is missing
+        raise RuntimeError("Exception from src/inference/src/cpp/core.cpp:117:\nException from src/inference/src/"
+                           "dev/core_impl.cpp:706:\nDevice with \"CPU\" name is not registered in the OpenVINO Runtime\n")
+
+    monkeypatch.setattr(backends, "_build", without_cpu_plugin)
+    monkeypatch.setattr(backends, "_memory", OrderedDict())  # nothing compiled earlier in this process
+    check = selftest._run("fast-backend", lambda: selftest.check_fast_backend(state, 12, tmp_path))
+    assert not check.ok
+    assert check.detail == ('OpenVINO cannot run tiny-untrained: OpenVINO fp32 is not used: Device with "CPU" name is '
+                            'not registered in the OpenVINO Runtime; the vote falls back to torch fp32')
+    assert "\n" not in check.line()
+    assert selftest._run("predict", lambda: selftest.check_prediction(state, 12, tmp_path)).ok  # torch votes
+
+
 @pytest.fixture(scope="module")
 def cpu_bundle(tmp_path_factory: pytest.TempPathFactory):
     """The CPU bundle as ``make bundle-cpu`` builds it (same script), into a temporary folder."""
