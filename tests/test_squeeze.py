@@ -105,3 +105,37 @@ def test_the_aware_attack_stays_in_budget_fools_the_model_and_keeps_the_statisti
         both = fooled & (trained(plain).argmax(1) != y)
         assert int(both.sum()) >= 8
         assert float(squeeze_distances(trained, aware)[both].mean()) <= float(squeeze_distances(trained, plain)[both].mean())
+
+
+def test_an_attacker_who_knows_the_alerts_evades_them_where_plain_pgd_is_caught(data_dir: Path) -> None:
+    """On the shipped derma7 model: PGD's adversarial images leave the model's scope (the alert catches them), the
+    alert-aware PGD keeps them inside scope and under the squeezing threshold while still fooling the model —
+    the second figure any detector must be reported with (Carlini & Wagner 2017)."""
+    from medrdf_gui.attacks import pgd
+    from medrdf_gui.attacks.detector_aware import alert_aware_pgd
+    from medrdf_gui.attacks.evaluate import balanced_files
+    from medrdf_gui.modelzoo.scope import scope_probe
+
+    model = load_model("derma7-resnet18")
+    files = balanced_files(data_dir / "derma7" / "test", model.classes, 14)
+    x = torch.cat([model.input_tensor(p) for p, _ in files])
+    y = torch.tensor([label for _, label in files])
+    module = model.module.eval()
+
+    def silent(x_adv: torch.Tensor) -> tuple[int, int]:
+        """(wrong, wrong with neither alert)"""
+        with torch.no_grad():
+            with scope_probe(model.scope, module) as probe:
+                logits = module(x_adv)
+            scope = model.scope.scores({n: probe.seen[n][-1] for n in model.scope.layers}, logits)
+            squeeze = squeeze_distances(module, x_adv)
+        wrong = logits.argmax(1) != y
+        unflagged = (scope <= model.scope.threshold) & (squeeze <= model.card.detector["threshold"])
+        return int(wrong.sum()), int((wrong & unflagged).sum())
+
+    plain = pgd(module, x, y, EPS, 10, torch.Generator().manual_seed(0))
+    aware = alert_aware_pgd(model, x, y, EPS, 10, torch.Generator().manual_seed(0))
+    check_budget(aware, x, EPS)
+    (plain_wrong, plain_silent), (aware_wrong, aware_silent) = silent(plain), silent(aware)
+    assert plain_wrong >= 10 and aware_wrong >= 8
+    assert aware_silent >= plain_silent + 5

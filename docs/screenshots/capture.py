@@ -29,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_IMAGE = paths.data_dir() / "dicom" / "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm"
 # a dermatoscopic photograph (derma7's 224 px test copy): no header to warn, only the scope check can object
 OUT_OF_SCOPE_IMAGE = paths.data_dir() / "derma7" / "test_224" / "akiec" / "ISIC_0026040.jpg"
+# a normal adult film the default model gets right, which the attacked screenshot perturbs
+ATTACK_SOURCE = paths.data_dir() / "cxr3" / "test" / "normal" / "Normal-10001.png"
 
 
 def wait(ms: int) -> None:
@@ -82,6 +84,38 @@ def capture_out_of_scope(window: MainWindow, image: Path, out: Path) -> None:
     window.grab().save(str(out / "main-window-out-of-scope.png"))
 
 
+def attacked_png(reference: str, source: Path, scratch: Path) -> Path:
+    """``source`` after PGD-20 at ε = 8/255 against the model (white box, seed 0), saved as an 8-bit PNG (the
+    rounding moves a pixel by at most 0.5/255 more): what a deliberately perturbed film looks like to the app."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from medrdf_gui.attacks import pgd
+    from medrdf_gui.modelzoo import load_model
+
+    model = load_model(reference)
+    x = model.input_tensor(source)
+    label = model.module(x).argmax(1)
+    x_adv = pgd(model.module, x, label, 8 / 255, 20, torch.Generator().manual_seed(0))
+    pixels = (x_adv[0, 0].detach().numpy() * 255).round().clip(0, 255).astype(np.uint8)
+    path = scratch / f"attacked-{source.stem}.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def capture_attacked(window: MainWindow, image: Path, out: Path) -> None:
+    """``main-window-attacked.png``: a film perturbed against the model, analysed at the app's settings."""
+    window.viewer_tabs.setCurrentIndex(0)
+    window.open_path(image)
+    wait(300)
+    window.analysis_dock.raise_()
+    window.analyze()
+    wait_until(lambda: not window.controller.is_running, timeout_ms=900_000)
+    wait(300)
+    window.grab().save(str(out / "main-window-attacked.png"))
+
+
 def update_readme(readme: Path, note: str) -> None:
     text = readme.read_text(encoding="utf-8")
     start, end = text.find(MODEL_NOTE_START), text.find(MODEL_NOTE_END)
@@ -98,6 +132,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--only-attacked", action="store_true",
+                        help="only main-window-attacked.png (the others take minutes on a CPU)")
     args = parser.parse_args()
     app = application()
     scratch = Path(tempfile.mkdtemp(prefix="medrdf-shots-"))
@@ -111,6 +147,12 @@ def main() -> int:
     window.show()
     wait(300)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only_attacked:
+        capture_attacked(window, attacked_png(reference, ATTACK_SOURCE, scratch), args.out)
+        print(window.results_panel.result.reason() if window.results_panel.result else "no result")
+        window.close()
+        app.quit()
+        return 0
     window.grab().save(str(args.out / "main-window-welcome.png"))
 
     window.open_path(args.image)
@@ -155,6 +197,8 @@ def main() -> int:
     export.close()
     if args.out_of_scope_image.is_file():
         capture_out_of_scope(window, args.out_of_scope_image, args.out)
+    if trained and ATTACK_SOURCE.is_file():
+        capture_attacked(window, attacked_png(reference, ATTACK_SOURCE, scratch), args.out)
     if (args.out / "README.md").is_file():
         update_readme(args.out / "README.md", model_note(trained, settings))
     print(f"model: {reference} ({'trained' if trained else 'UNTRAINED test model'})")

@@ -151,7 +151,8 @@ class Evaluation:
                                                      self._vote_seed(path, attack))
                     bar.update(len(chunk))
                     continue
-                x_adv = attack.fn(module, x, y, self.eps, self._attack_generator(chunk, attack, device), self.settings)
+                target = self.model if attack.knows_detectors else module
+                x_adv = attack.fn(target, x, y, self.eps, self._attack_generator(chunk, attack, device), self.settings)
                 linf = (x_adv - x).abs().flatten(1).amax(dim=1).tolist()
                 with torch.inference_mode():
                     preds = module(x_adv).argmax(1).tolist()

@@ -14,7 +14,7 @@ from ..robust.settings import RobustSettings
 from .adaptive import eot_pgd
 from .autoattack import EOT_DRAWS, RAND, autoattack_components, autoattack_linf, autoattack_rand_linf
 from .blackbox import square_linf
-from .detector_aware import pgd_squeeze
+from .detector_aware import alert_aware_pgd, pgd_squeeze
 from .whitebox import cw_linf, fgsm, ifgsm, pgd
 
 AttackFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float, torch.Generator, RobustSettings], torch.Tensor]
@@ -27,6 +27,7 @@ class AttackSpec:
     fn: AttackFn
     adaptive: bool = False  # targets the defended pipeline (depends on the defence's noise/denoiser)
     components: Callable[[int], tuple[str, ...]] | None = None  # sub-attacks, when the number of classes decides them
+    knows_detectors: bool = False  # gets the LoadedModel (card thresholds, scope statistics), not only the module
 
     def header(self, num_classes: int) -> str:
         """The column header for a model with ``num_classes`` classes: the label, then the sub-attacks that run
@@ -54,6 +55,8 @@ ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("cw", "C&W-L∞ (30)", lambda m, x, y, e, g, s: cw_linf(m, x, y, e, 30, g)),
         AttackSpec("pgd100-squeeze", "PGD-100 aware of feature squeezing",
                    lambda m, x, y, e, g, s: pgd_squeeze(m, x, y, e, 100, g)),
+        AttackSpec("pgd100-aware", "PGD-100 aware of the alerts (scope, squeezing)",
+                   lambda m, x, y, e, g, s: alert_aware_pgd(m, x, y, e, 100, g), knows_detectors=True),
         AttackSpec("square", "Square (1k queries)", lambda m, x, y, e, g, s: square_linf(m, x, y, e, 1000, generator=g)),
         AttackSpec("autoattack", "AutoAttack", autoattack_linf, components=autoattack_components),
         AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),

@@ -74,14 +74,15 @@ def stage_layers(module: nn.Module) -> list[str]:
 
 
 @contextmanager
-def captured_features(module: nn.Module, layers: list[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
+def captured_features(module: nn.Module, layers: list[str],
+                      detach: bool = True) -> Iterator[dict[str, list[torch.Tensor]]]:
     """Collect each layer's output, pooled to [B, C] (channel means of a feature map), for every forward pass
     inside the block. The hooks live only for the block, so a module shared with the engine or Grad-CAM is left
     as it was found."""
     seen: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
 
     def pooled(out: torch.Tensor) -> torch.Tensor:
-        out = out.detach().float()
+        out = (out.detach() if detach else out).float()  # an attacker who knows the detector differentiates it
         return out.mean(dim=(2, 3)) if out.dim() == 4 else out.flatten(1)
 
     handles = []
@@ -302,8 +303,8 @@ class ScopeDetector:
             return None
         return Alert(OUT_OF_SCOPE, (
             f"This image does not resemble the {self.domain} the model was trained on (scope score {score:.4g} > "
-            f"threshold {self.threshold:.4g}): it may be another modality, body part or view, or an inverted or "
-            f"corrupted image. Do not rely on its diagnosis for this image."))
+            f"threshold {self.threshold:.4g}): it may be another modality, body part or view, an inverted or "
+            f"corrupted image, or a deliberately perturbed one. Do not rely on its diagnosis for this image."))
 
 
 @dataclass(frozen=True)
