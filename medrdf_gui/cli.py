@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
     e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
-    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, pgd100-squeeze (aware of the squeezing detector), pgd100-aware (of every image alert: scope and squeezing), square, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
+    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, pgd100-squeeze (aware of the squeezing detector), pgd100-aware (of every image alert: scope and squeezing), square, spsa, rays, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
     e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
     e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
     e.add_argument("--defences", default=None,

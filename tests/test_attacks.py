@@ -77,6 +77,51 @@ def test_square_attack_is_black_box_and_effective(trained) -> None:
     assert accuracy(trained, adv, y) < accuracy(trained, x, y)
 
 
+class _QueryCounter(nn.Module):
+    """The model, counting forward passes and refusing gradients: a black-box attack may only query it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.images = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += x.shape[0]
+        with torch.no_grad():
+            return self.model(x)
+
+
+def test_spsa_and_rays_are_black_box_effective_and_within_budget(trained) -> None:
+    from medrdf_gui.attacks.blackbox import rays_linf, spsa_linf
+
+    x, y = _data(12, 3)
+    eps = 0.08
+    counted = _QueryCounter(trained)
+    adv = spsa_linf(counted, x, y, eps, iterations=20, samples=32, generator=torch.Generator().manual_seed(0))
+    check_budget(adv, x, eps)
+    assert accuracy(trained, adv, y) <= 0.5 * accuracy(trained, x, y)
+    assert counted.images <= 20 * (2 * 32 + 1) * 12 + 12  # probes and success checks, nothing else
+    again = spsa_linf(trained, x, y, eps, iterations=20, samples=32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(adv, again)  # seeded from our generator, whatever torch's global one holds
+    counted = _QueryCounter(trained)
+    adv = rays_linf(counted, x, y, eps, queries=300)
+    check_budget(adv, x, eps)
+    assert accuracy(trained, adv, y) <= 0.5 * accuracy(trained, x, y)
+    assert counted.images <= 12 * 302  # the query budget per image (+ the initial check)
+
+
+def test_rays_stops_at_the_budget_on_a_model_it_cannot_fool() -> None:
+    from medrdf_gui.attacks.blackbox import rays_linf
+
+    constant = _QueryCounter(nn.Sequential(nn.Flatten(), nn.Linear(256, 2)))
+    with torch.no_grad():
+        constant.model[1].weight.zero_()
+        constant.model[1].bias.copy_(torch.tensor([1.0, 0.0]))
+    x, _ = _data(2, 5)
+    adv = rays_linf(constant, x, torch.zeros(2, dtype=torch.long), 0.03, queries=50)
+    check_budget(adv, x, 0.03)
+    assert constant.images <= 2 * 52
+
+
 @pytest.mark.parametrize("bpda", BPDA_MODES)
 def test_eot_pgd_attacks_the_defended_pipeline(trained, bpda: str) -> None:
     x, y = _data(16, 4)

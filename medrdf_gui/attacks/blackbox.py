@@ -57,3 +57,107 @@ def square_linf(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps: fl
         x_adv[better] = candidate[better]
         margin = torch.where(better, new_margin, margin)
     return x_adv
+
+
+def spsa_linf(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps: float, iterations: int = 100,
+              samples: int = 128, lr: float = 0.01, delta: float = 0.01,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """SPSA (Uesato et al. 2018) with the paper's TABLE VII parameters: ``iterations`` Adam steps of size ``lr`` on
+    the margin loss, each gradient estimated from ``samples`` pairs of ±``delta`` Rademacher probes, stopping an
+    image at its first success. The estimator and the update are torchattacks' (from advertorch); only the early
+    stop, which the paper uses and the library lacks, is added here by freezing finished images."""
+    from .autoattack import _library
+
+    class EarlyStoppingSPSA(_library().SPSA):
+        def spsa_perturb(self, x, y):  # the library's loop, per image until it first fools the model
+            dx = torch.zeros_like(x)
+            dx.grad = torch.zeros_like(dx)
+            optimizer = torch.optim.Adam([dx], lr=self.lr)
+            done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+            for _ in range(self.nb_iter):
+                with torch.no_grad():
+                    done |= self.get_logits(x + dx).argmax(dim=1) != y
+                if bool(done.all()):
+                    break
+                active = torch.nonzero(~done).flatten()
+                frozen = dx.detach().clone()
+                optimizer.zero_grad()
+                grad = torch.zeros_like(dx)
+                grad[active] = self.spsa_grad(x[active] + dx[active], y[active], self.delta, self.nb_sample,
+                                              self.max_batch_size)
+                dx.grad = grad
+                optimizer.step()
+                with torch.no_grad():
+                    dx[done] = frozen[done]  # Adam's momentum would move a finished image on
+                dx = self.linf_clamp_(dx, x, self.eps)
+            return x + dx
+
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=x.device)) if generator is not None else 0
+    attack = EarlyStoppingSPSA(model, eps=eps, delta=delta, lr=lr, nb_iter=iterations, nb_sample=samples,
+                               max_batch_size=min(samples, 64))
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)  # the probes come from torch's global generator: seed it from ours, then restore
+        x_adv = attack(x.detach(), labels)
+    return torch.min(torch.max(x_adv.detach(), x - eps), x + eps).clamp(0.0, 1.0)
+
+
+@torch.no_grad()
+def rays_linf(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, eps: float, queries: int = 10_000,
+              tolerance: float = 1e-3) -> torch.Tensor:
+    """RayS (Chen & Gu, KDD 2020): a hard-label attack that uses only the predicted class. It searches over sign
+    directions d ∈ {−1, 1}^D for the one whose decision boundary is nearest in L∞: blocks of d, halving in size
+    at each stage, are flipped in turn and a flip is kept when the boundary along it is nearer (checked with one
+    query at the current best radius, then a binary search). An image stops once its boundary lies within ε.
+
+    Written here because no maintained library we use has it (torchattacks and ART do not); the reference is the
+    authors' ``RayS_Single``. Returns x + r·d at the best radius r ≤ ε when found, else x + ε·d (not adversarial).
+    """
+    out = []
+    for i in range(x.shape[0]):
+        out.append(_rays_one(model, x[i : i + 1], int(labels[i]), eps, queries, tolerance))
+    return torch.cat(out)
+
+
+def _rays_one(model: nn.Module, x: torch.Tensor, label: int, eps: float, queries: int, tolerance: float) -> torch.Tensor:
+    spent = 0
+
+    def fooled(r: float, d: torch.Tensor) -> bool:
+        nonlocal spent
+        spent += 1
+        return int(model((x + r * d).clamp(0.0, 1.0)).argmax(1)) != label
+
+    def boundary(d: torch.Tensor, high: float) -> float:
+        """Smallest r ≤ ``high`` at which x + r·d is misclassified (``high`` itself is known to be)."""
+        low = 0.0
+        while high - low > tolerance and spent < queries:
+            mid = (low + high) / 2
+            if fooled(mid, d):
+                high = mid
+            else:
+                low = mid
+        return high
+
+    d = torch.ones_like(x)
+    best = boundary(d, 1.0) if fooled(1.0, d) else float("inf")
+    flat = d.view(-1)
+    size, stage = flat.numel(), 0
+    while spent < queries and best > eps:
+        blocks = 2**stage
+        step = max(1, -(-size // blocks))
+        for start in range(0, size, step):
+            if spent >= queries or best <= eps:
+                break
+            flat[start : start + step] *= -1
+            probe = best if best < float("inf") else 1.0
+            if fooled(probe, d):
+                radius = boundary(d, probe)
+                if radius < best:
+                    best = radius
+                    continue  # keep the flip
+            flat[start : start + step] *= -1  # undo
+        if step == 1:
+            break  # every pixel tried on its own: the search is done
+        stage += 1
+    radius = best if best <= eps else eps
+    return (x + radius * d).clamp(0.0, 1.0)

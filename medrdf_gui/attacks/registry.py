@@ -13,7 +13,7 @@ from ..robust.noise import make_noise
 from ..robust.settings import RobustSettings
 from .adaptive import eot_pgd
 from .autoattack import EOT_DRAWS, RAND, autoattack_components, autoattack_linf, autoattack_rand_linf
-from .blackbox import square_linf
+from .blackbox import rays_linf, spsa_linf, square_linf
 from .detector_aware import alert_aware_pgd, pgd_squeeze
 from .whitebox import cw_linf, fgsm, ifgsm, pgd
 
@@ -58,6 +58,8 @@ ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("pgd100-aware", "PGD-100 aware of the alerts (scope, squeezing)",
                    lambda m, x, y, e, g, s: alert_aware_pgd(m, x, y, e, 100, g), knows_detectors=True),
         AttackSpec("square", "Square (1k queries)", lambda m, x, y, e, g, s: square_linf(m, x, y, e, 1000, generator=g)),
+        AttackSpec("spsa", "SPSA (100 × 128)", lambda m, x, y, e, g, s: spsa_linf(m, x, y, e, generator=g)),
+        AttackSpec("rays", "RayS (10k queries)", lambda m, x, y, e, g, s: rays_linf(m, x, y, e)),
         AttackSpec("autoattack", "AutoAttack", autoattack_linf, components=autoattack_components),
         AttackSpec("eot-pgd", "EOT-PGD-20×16 + BPDA (adaptive)", _eot(20, 16), adaptive=True),
         AttackSpec("eot-pgd-small", "EOT-PGD-10×8 + BPDA (adaptive)", _eot(10, 8), adaptive=True),
