@@ -106,8 +106,11 @@ def test_every_result_carries_the_caution(tmp_path: Path) -> None:
 def test_shipped_models_record_their_measured_defences() -> None:
     """The cards hold what docs/robustness.md measured: cxr3's default is validated, derma7's is not."""
     cxr3, derma7 = load_model("cxr3-resnet18").card, load_model("derma7-resnet18").card
-    assert len(cxr3.defences) == 9 and len(derma7.defences) == 9
+    # the nine noise × denoiser pairs of TABLE III, and on derma7 also Random R-P (TABLE XI)
+    assert len(cxr3.defences) == 9 and len(derma7.defences) == 10
     assert defence_caution(cxr3, RobustSettings()) is None
+    assert "random resize + pad σ = 0.1 without a denoiser" in defence_caution(
+        derma7, RobustSettings(noise="resize-pad", denoiser="none"))
     assert "natural accuracy was 50.0 % against 62.6 %" in defence_caution(derma7, RobustSettings())
     assert "poisson σ = 0.1 + 3×3 median (61.4 %" in defence_caution(derma7, RobustSettings())
 
