@@ -560,26 +560,46 @@ def cmd_train(args: argparse.Namespace) -> int:
                  export_as=args.export_as)
 
 
-def cmd_scope(args: argparse.Namespace) -> int:
-    import torch
-
+def _fit_target(args: argparse.Namespace, splits: tuple[str, ...]) -> tuple[Any, Path]:
+    """The model (loaded without its scope) and the data root a fit command works on, refusing a bad --rate, an
+    unknown model or a data root without ``splits``."""
     from . import paths
     from .modelzoo import ModelNotFoundError, load_model
-    from .modelzoo.scope import describe
-    from .modelzoo.scope_fit import dataset_of, fit_scope, save_scope
+    from .modelzoo.scope_fit import dataset_of
 
     if not 0 < args.rate < 1:
         raise CliError("--rate must lie between 0 and 1.", EXIT_USAGE)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         model = load_model(args.model, with_scope=False)
         dataset = args.dataset or dataset_of(model)
     except (ModelNotFoundError, ValueError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     root = (args.data_dir or paths.data_dir()) / dataset
-    if not (root / "train").is_dir() or not (root / "val").is_dir():
-        raise CliError(f"{root} has no train/ and val/ splits.", EXIT_USAGE)
+    if not all((root / split).is_dir() for split in splits):
+        raise CliError(f"{root} has no {' and '.join(f'{split}/' for split in splits)} split"
+                       f"{'s' if len(splits) > 1 else ''}.", EXIT_USAGE)
+    return model, root
+
+
+def _save_card(card: Any) -> None:
+    """Write a model card back to its file, as one sentence when that fails."""
+    if card.path is None:
+        raise CliError("The model card has no file to update.", EXIT_FAILURE)
+    try:
+        card.save(card.path)
+    except OSError as exc:
+        raise CliError(f"Cannot write the model card {card.path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+
+
+def cmd_scope(args: argparse.Namespace) -> int:
+    import torch
+
+    from .modelzoo.scope import describe
+    from .modelzoo.scope_fit import fit_scope, save_scope
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, root = _fit_target(args, ("train", "val"))
     given = (("dataset", args.dataset), ("layers", args.layers), ("domain", args.domain))
     command = shlex.join(["medrdf", "scope", "fit", model.name, "--method", args.method, "--rate", f"{args.rate:g}",
                           *(part for flag, value in given if value for part in (f"--{flag}", value))])
@@ -602,33 +622,16 @@ def cmd_scope(args: argparse.Namespace) -> int:
 
 
 def cmd_detector(args: argparse.Namespace) -> int:
-    from . import paths
-    from .modelzoo import ModelNotFoundError, load_model
-    from .modelzoo.scope_fit import dataset_of
     from .robust.squeeze import describe, fit_detector
 
-    if not 0 < args.rate < 1:
-        raise CliError("--rate must lie between 0 and 1.", EXIT_USAGE)
-    try:
-        model = load_model(args.model, with_scope=False)
-        dataset = args.dataset or dataset_of(model)
-    except (ModelNotFoundError, ValueError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-    root = (args.data_dir or paths.data_dir()) / dataset
-    if not (root / "val").is_dir():
-        raise CliError(f"{root} has no val/ split.", EXIT_USAGE)
+    model, root = _fit_target(args, ("val",))
     command = shlex.join(["medrdf", "detector", "fit", model.name, "--rate", f"{args.rate:g}",
                           *(["--dataset", args.dataset] if args.dataset else [])])
     try:
         model.card.detector = fit_detector(model, root, rate=args.rate, batch_size=args.batch_size, command=command)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    if model.card.path is None:
-        raise CliError("The model card has no file to update.", EXIT_FAILURE)
-    try:
-        model.card.save(model.card.path)
-    except OSError as exc:
-        raise CliError(f"Cannot write the model card {model.card.path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    _save_card(model.card)
     print(f"{model.card.path}: {describe(model.card.detector)}")
     return EXIT_OK
 
@@ -680,14 +683,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _update_card(card: Any, entries: list[dict], robustness: list[dict]) -> None:
     """Merge measured defence settings and worst-case accuracies into the model card file (the weights and their
     hash are untouched)."""
-    if card.path is None:
+    if card.path is None:  # before merging: a card that cannot be written is not changed in memory either
         raise CliError("The model card has no file to update.", EXIT_FAILURE)
     changed = card.merge_defences(entries)
     measured = card.merge_robustness(robustness)
-    try:
-        card.save(card.path)
-    except OSError as exc:
-        raise CliError(f"Cannot write the model card {card.path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    _save_card(card)
     print(f"model card {card.path}: {changed} validated-defence entr{'y' if changed == 1 else 'ies'} and "
           f"{measured} robustness entr{'y' if measured == 1 else 'ies'} recorded", file=sys.stderr)
 
