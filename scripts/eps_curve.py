@@ -20,17 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from medrdf_gui.attacks import tables  # noqa: E402
 
 
-def worst_case(records: list[dict], row: str, attacks: list[str], balanced: bool) -> tuple[float, int]:
-    """Worst case (%) over ``attacks`` (natural included) per complete image of ``row``, and the image count."""
-    per_image: dict[str, dict[str, dict]] = {}
-    for rec in records:
-        if rec["row"] == row and rec["attack"] in attacks:
-            per_image.setdefault(rec["file"], {})[rec["attack"]] = rec
-    complete = [v for v in per_image.values() if len(v) == len(attacks)]
-    outcomes = [(next(iter(v.values()))["label"], float(all(r["correct"] for r in v.values()))) for v in complete]
-    return (tables._rate(outcomes, balanced), len(outcomes)) if outcomes else (float("nan"), 0)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="EPS=RECORDS (ε in 1/255 units)")
@@ -61,10 +50,10 @@ def main() -> int:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for row in rows:
-        natural, n0 = worst_case(runs[0][1], row, [tables.NATURAL], args.balanced)
+        natural, n0 = tables.worst_case(runs[0][1], row, [tables.NATURAL], args.balanced)
         attacks = row_attacks(row)
         print(f"{row}: worst case over {', '.join(attacks)}")
-        points = [(0.0, natural, n0)] + [(eps, *worst_case(recs, row, attacks, args.balanced)) for eps, recs in runs]
+        points = [(0.0, natural, n0)] + [(eps, *tables.worst_case(recs, row, attacks, args.balanced)) for eps, recs in runs]
         for eps, acc, n in points:
             print(f"{row:30s} ε = {eps:g}/255: {acc:.1f} % ({n} images)")
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=row)

@@ -169,6 +169,20 @@ def _rate(outcomes: list[tuple[int, float]], balanced: bool) -> float:
     return 100.0 * sum(sum(v) / len(v) for v in per_label.values()) / len(per_label)
 
 
+def worst_case(records: list[dict], row: str, attacks: list[str], balanced: bool = False) -> tuple[float, int]:
+    """Worst case (%) of ``row`` over ``attacks``: the share of images right under every one of them, over the
+    images with a record for each (plain or class-balanced), and how many images that is (NaN, 0 when none)."""
+    per_image: dict[str, dict[str, dict]] = defaultdict(dict)
+    for rec in records:
+        if rec["row"] == row and rec["attack"] in attacks:
+            per_image[rec["file"]][rec["attack"]] = rec
+    complete = [v for v in per_image.values() if len(v) == len(attacks)]
+    if not complete:
+        return float("nan"), 0
+    outcomes = [(next(iter(v.values()))["label"], float(all(r["correct"] for r in v.values()))) for v in complete]
+    return _rate(outcomes, balanced), len(complete)
+
+
 def accuracy_table(records: list[dict], attacks: list[str], balanced: bool = False,
                    value: str = "correct") -> tuple[list[str], list[list[str]]]:
     """Accuracy (%) per row and attack, with the images counted, and the worst case per image over the images that
@@ -189,14 +203,8 @@ def accuracy_table(records: list[dict], attacks: list[str], balanced: bool = Fal
             cells.append(f"{_rate([(r['label'], float(r[value])) for r in recs], balanced):.1f} ({len(recs)})"
                          if recs else "—")
         if not single:
-            row_attacks = [a for a in attacks if by_attack[a]]
-            per_image: dict[str, dict[str, dict]] = defaultdict(dict)
-            for r in mine:
-                if r["attack"] in row_attacks:
-                    per_image[r["file"]][r["attack"]] = r
-            complete = [v for v in per_image.values() if len(v) == len(row_attacks)]
-            worst = [(next(iter(v.values()))["label"], float(all(r["correct"] for r in v.values()))) for v in complete]
-            cells.append(f"{_rate(worst, balanced):.1f} ({len(complete)})" if complete else "—")
+            rate, images = worst_case(mine, row, [a for a in attacks if by_attack[a]], balanced)
+            cells.append(f"{rate:.1f} ({images})" if images else "—")
         out.append(cells)
     return header, out
 
