@@ -174,3 +174,44 @@ def test_protection_summary_for_lists(tiny_model_card: Path) -> None:
     text = protection_summary(_card(tiny_model_card, [_entry("base", 0.5), _entry("medrdf", 4.6)]))
     assert text.startswith("not protected: worst case 4.6 %") and "with MedRDF salt-and-pepper" in text
     assert protection_summary(_card(tiny_model_card, [_entry("base", 80.0)])).startswith("protected: worst case 80.0 %")
+
+
+# -- the envelope: the largest ε that keeps ≥ 80 % ---------------------------------------------------------------
+
+def test_envelope_is_the_largest_eps_below_which_every_measurement_kept_the_floor(tiny_model_card: Path,
+                                                                                  tmp_path: Path) -> None:
+    from medrdf_gui.modelzoo.card import envelopes
+
+    curve = [_entry("medrdf", 95.0, eps=1 / 255), _entry("medrdf", 85.0, eps=2 / 255, images=27),
+             _entry("medrdf", 70.0, eps=4 / 255), _entry("medrdf", 81.0, eps=8 / 255)]  # 8/255 above again
+    (env,) = envelopes(curve)
+    assert env["epsilon"] == pytest.approx(2 / 255) and env["worst_case_accuracy"] == 85.0 and env["images"] == 27
+    assert env["first_below"]["epsilon"] == pytest.approx(4 / 255)  # a later rise does not extend it
+    assert env["sigma"] == 0.1 and env["measured_eps"] == pytest.approx([1 / 255, 2 / 255, 4 / 255, 8 / 255])
+    (none,) = envelopes([_entry("base", 4.6)])
+    assert none["epsilon"] == 0.0 and none["first_below"]["worst_case_accuracy"] == 4.6
+    (open_ended,) = envelopes([_entry("base", 90.0)])
+    assert open_ended["epsilon"] == pytest.approx(8 / 255) and open_ended["first_below"] is None
+    # one envelope per row and setting; the card's JSON carries them, and loading ignores them
+    card = _card(tiny_model_card, curve + [_entry("base", 4.6), _entry("medrdf", 90.0, sigma=0.2)])
+    assert len(envelopes(card.robustness)) == 3
+    path = tmp_path / "card.json"
+    card.save(path)
+    assert len(json.loads(path.read_text())["envelope"]) == 3
+    assert ModelCard.load(path).robustness == card.robustness
+
+
+def test_envelope_text_says_what_the_setting_buys(tiny_model_card: Path) -> None:
+    from medrdf_gui.robust.validation import envelope_text
+
+    settings = RobustSettings()
+    assert envelope_text(_card(tiny_model_card, []), settings) is None
+    card = _card(tiny_model_card, [_entry("medrdf", 92.0, eps=2 / 255), _entry("medrdf", 66.7, eps=8 / 255, images=27),
+                                   _entry("base", 63.0)])
+    text = envelope_text(card, settings)
+    assert "MedRDF keeps ≥ 80 % of diagnoses under attack up to ε = 2/255" in text
+    assert "92.0 %" in text and "66.7 % at 8/255 (27 images)" in text
+    other = envelope_text(card, settings.with_(sigma=0.2))  # not measured: the model alone, and it says so
+    assert other.startswith("These settings were not measured") and "already at 8/255" in other and "63.0 %" in other
+    assert "up to at least ε = 8/255, the largest" in envelope_text(_card(tiny_model_card, [_entry("base", 85.0)]),
+                                                                   settings)

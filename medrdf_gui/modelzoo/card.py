@@ -21,6 +21,43 @@ def _setting_key(e: dict[str, Any]) -> tuple:
     return (e["noise"], float(e["sigma"]), e["denoiser"], 0.0 if e["denoiser"] == "none" else float(e["kernel"]))
 
 
+# The worst-case accuracy (%) an envelope keeps: the issue's "largest ε at which worst-case accuracy stays ≥ 80 %".
+ENVELOPE_FLOOR = 80.0
+
+
+def envelopes(robustness: list[dict[str, Any]], floor: float = ENVELOPE_FLOOR) -> list[dict[str, Any]]:
+    """Per row (the base model, or one MedRDF setting): the largest measured ε up to which *every* measured ε kept
+    worst-case accuracy ≥ ``floor`` (``epsilon`` 0.0 when even the smallest measured ε fell below it), with the
+    measurement at that ε, the measured budgets and the first one that fell below (None: none did, so the
+    envelope may reach further than was measured). Derived from ``robustness`` only; nothing is interpolated."""
+    rows: dict[tuple, list[dict[str, Any]]] = {}
+    for entry in robustness:
+        rows.setdefault((entry["row"], *_setting_key(entry)), []).append(entry)
+    out = []
+    for key, entries in rows.items():
+        entries = sorted(entries, key=lambda e: float(e["epsilon"]))
+        kept = None
+        below = None
+        for entry in entries:
+            if float(entry["worst_case_accuracy"]) < floor:
+                below = entry
+                break
+            kept = entry
+        setting = {k: entries[0][k] for k in ("noise", "sigma", "denoiser", "kernel") if k in entries[0]}
+        out.append({
+            "row": key[0], **setting, "floor": floor,
+            "epsilon": float(kept["epsilon"]) if kept else 0.0,
+            "worst_case_accuracy": kept["worst_case_accuracy"] if kept else None,
+            "images": kept["images"] if kept else None,
+            "attacks": list(kept.get("attacks") or []) if kept else [],
+            "first_below": None if below is None else {"epsilon": float(below["epsilon"]),
+                                                       "worst_case_accuracy": below["worst_case_accuracy"],
+                                                       "images": below["images"]},
+            "measured_eps": [float(e["epsilon"]) for e in entries],
+        })
+    return out
+
+
 def _merge(recorded: list[dict[str, Any]], entries: list[dict[str, Any]], key: Any) -> int:
     """Merge ``entries`` into ``recorded`` in place: new keys are appended, a known key is replaced only by a
     measurement on at least as many images. Returns how many entries were added or replaced."""
@@ -97,6 +134,8 @@ class ModelCard:
         data = asdict(self)
         data.pop("path")
         data["input_size"] = list(self.input_size)
+        # derived from ``robustness`` for readers of the JSON (hospital IT, an auditor); ignored on load
+        data["envelope"] = envelopes(self.robustness)
         return data
 
     def save(self, path: Path) -> None:

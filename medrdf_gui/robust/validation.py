@@ -120,6 +120,37 @@ def protection_notice(card: Any, settings: RobustSettings) -> str | None:
     return f"Measured protection: {fact}"
 
 
+def _eps_text(eps: float) -> str:
+    return f"{eps * 255:g}/255"
+
+
+def envelope_text(card: Any, settings: RobustSettings) -> str | None:
+    """What the chosen setting buys, from the card's envelope (modelzoo/card.py ``envelopes``): the largest ε up
+    to which every measured budget kept ≥ 80 % of diagnoses under attack. The MedRDF row of ``settings`` when it
+    was measured, else the model alone, as in :func:`protection_notice`; None when nothing was measured."""
+    from ..modelzoo.card import envelopes
+
+    entries = list(getattr(card, "robustness", None) or [])
+    medrdf = [e for e in entries if e.get("row") == "medrdf" and _same_defence(e, settings)]
+    rows = envelopes(medrdf or [e for e in entries if e.get("row") == "base"])
+    if not rows:
+        return None
+    env = rows[0]
+    who = "With these settings, MedRDF" if medrdf else "These settings were not measured under attack; the model alone"
+    floor = f"{env['floor']:g} %"
+    below = env["first_below"]
+    below_text = "" if below is None else (
+        f"; {below['worst_case_accuracy']:.1f} % at {_eps_text(below['epsilon'])} ({below['images']} images)")
+    if env["epsilon"] == 0.0:
+        return (f"{who} kept less than {floor} of diagnoses under attack already at {_eps_text(below['epsilon'])}, "
+                f"the smallest budget measured ({below['worst_case_accuracy']:.1f} %, {below['images']} images).")
+    reach = "up to" if below is not None else "up to at least"
+    largest = "" if below is not None else ", the largest budget measured"
+    return (f"{who} keeps ≥ {floor} of diagnoses under attack {reach} ε = {_eps_text(env['epsilon'])}{largest} "
+            f"({env['worst_case_accuracy']:.1f} % on {env['images']} images, worst of {len(env['attacks'])} "
+            f"attacks{below_text}).")
+
+
 def protection_summary(card: Any) -> str:
     """A few words on the model's measured protection for lists (``medrdf models``, the model selector, About): the
     best worst-case accuracy recorded at the reference ε, by the base model or under MedRDF."""

@@ -198,3 +198,25 @@ def test_a_setting_not_validated_for_the_model_is_cautioned_before_the_run(windo
     assert (settings.noise, settings.sigma, settings.denoiser, settings.kernel, settings.n) == (
         "salt-pepper", 0.1, "median", 3, 500)
     assert panel.caution_label.isHidden() and panel.use_validated_button.isHidden()
+
+
+def test_the_settings_panel_says_what_the_chosen_sigma_buys_under_attack(window, tmp_path: Path) -> None:
+    import json
+
+    from medrdf_gui.modelzoo.testing import write_untrained_model
+
+    card_path = write_untrained_model(tmp_path, name="envelope")
+    data = json.loads(card_path.read_text())
+    medrdf = {"row": "medrdf", "noise": "salt-pepper", "sigma": 0.1, "denoiser": "median", "kernel": 3,
+              "natural_accuracy": 90.0, "images": 27, "attacks": ["pgd100", "autoattack"], "data": "cxr3/test"}
+    data["robustness"] = [dict(medrdf, epsilon=2 / 255, worst_case_accuracy=88.9),
+                          dict(medrdf, epsilon=8 / 255, worst_case_accuracy=66.7),
+                          {**medrdf, "row": "base", "noise": None, "epsilon": 8 / 255, "worst_case_accuracy": 3.0}]
+    card_path.write_text(json.dumps(data))
+    panel = window.settings_panel
+    panel.reset_to_defaults()
+    panel.model_selector.load_card_file(card_path)
+    assert not panel.envelope_label.isHidden()
+    assert "MedRDF keeps ≥ 80 % of diagnoses under attack up to ε = 2/255" in panel.envelope_label.text()
+    panel.sigma.setValue(0.2)  # another σ was never measured: the label falls back to the model alone
+    assert "not measured under attack" in panel.envelope_label.text() and "3.0 %" in panel.envelope_label.text()

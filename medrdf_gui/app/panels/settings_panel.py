@@ -16,7 +16,7 @@ from ...robust import RobustSettings, SettingsError, available_devices, default_
 from ...robust.backends import LABELS, installed, native_bf16
 from ...robust.device import describe_device
 from ...robust.settings import APP_DEFAULTS, SAMPLING
-from ...robust.validation import best_validated, defence_caution
+from ...robust.validation import best_validated, defence_caution, envelope_text
 from ..app_settings import MAX_GRADCAM_COPIES
 from ..panels.copies_control import CopiesControl
 from ..panels.model_selector import ModelSelector
@@ -137,6 +137,12 @@ class SettingsPanel(QScrollArea):
         self.caution_label.setObjectName("settingsCaution")
         self.caution_label.setWordWrap(True)
         self.caution_label.setVisible(False)
+        self.envelope_label = QLabel()  # what the chosen setting buys under attack, from the card (the envelope)
+        self.envelope_label.setObjectName("settingsEnvelope")
+        self.envelope_label.setWordWrap(True)
+        self.envelope_label.setToolTip("Measured with `medrdf evaluate` on test images (docs/robustness.md): the "
+                                       "largest attack budget ε up to which every measured budget kept at least "
+                                       "80 % of diagnoses when each image met its worst attack")
         self.use_validated_button = QPushButton("Use the validated setting")
         self.use_validated_button.setToolTip("Noise, σ, denoiser and its size as measured for this model; n, α and "
                                              "the rest stay as they are")
@@ -193,6 +199,7 @@ class SettingsPanel(QScrollArea):
         # right under the noise and denoiser it is about, where it is seen without scrolling
         layout.addWidget(self.caution_label)
         layout.addWidget(self.use_validated_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.envelope_label)
         for box in (decision_box, compute_box, maps_box):
             layout.addWidget(box)
         layout.addWidget(self.error_label)
@@ -318,6 +325,11 @@ class SettingsPanel(QScrollArea):
         self.caution_label.setText(f"⚠ {caution}" if caution else "")
         self.caution_label.setVisible(caution is not None)
         self.use_validated_button.setVisible(caution is not None and best_validated(card) is not None)
+        envelope = None
+        if card is not None and self.validation_error() is None:
+            envelope = envelope_text(card, self.settings()) or "Not measured under attack for this model."
+        self.envelope_label.setText(f"Under attack: {envelope}" if envelope else "")
+        self.envelope_label.setVisible(envelope is not None)
 
     @Slot()
     def use_validated_setting(self) -> None:
