@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ..modelzoo import LoadedModel
 from ..robust import RobustSettings, robust_predict
 from ..training.data import IMAGE_SUFFIXES
+from . import tables
 from .registry import AttackSpec
 
 BASE_ROW = "Base model"
@@ -60,6 +61,14 @@ def balanced_files(split_dir: Path, classes: list[str], limit: int | None) -> li
             if i < len(files) and (take is None or i < take):
                 chosen.append((files[i], label))
     return chosen[:limit] if limit else chosen
+
+
+def _complete_files(records: list[dict], attacks: list[str]) -> set[str]:
+    """The files with a record for every one of ``attacks``."""
+    seen: dict[str, set[str]] = {}
+    for rec in records:
+        seen.setdefault(rec["file"], set()).add(rec["attack"])
+    return {f for f, got in seen.items() if got.issuperset(attacks)}
 
 
 class Evaluation:
@@ -196,17 +205,14 @@ class Evaluation:
     def _row_attacks(self, row: str) -> list[str]:
         return [a.name for a in self.attacks if row != BASE_ROW or not a.adaptive]
 
-    def _complete(self, row: str, files: Iterable[str]) -> list[list[dict]]:
-        """Per image with a record for every attack of the row: those records (natural included)."""
-        attacks = self._row_attacks(row)
-        outcomes = [[self.done.get((f, a, row)) for a in attacks] for f in sorted(files)]
-        return [recs for recs in outcomes if all(r is not None for r in recs)]
+    def _row_records(self, row: str, files: Iterable[str]) -> list[dict]:
+        """The records of ``row`` for ``files`` (what ``tables.worst_case`` tabulates, as ``medrdf tables`` does)."""
+        wanted = set(files)
+        return [r for (f, _, rw), r in self.done.items() if rw == row and f in wanted]
 
     def _worst_case(self, row: str, files: set[str]) -> str:
-        complete = self._complete(row, files)
-        if not complete:
-            return "—"
-        return f"{100 * sum(all(r['correct'] for r in recs) for recs in complete) / len(complete):.1f}"
+        worst, images = tables.worst_case(self._row_records(row, files), row, self._row_attacks(row))
+        return f"{worst:.1f}" if images else "—"
 
     def robustness_entries(self) -> list[dict]:
         """Per row, the worst-case accuracy over the images complete for all its attacks (and its class-balanced
@@ -216,20 +222,20 @@ class Evaluation:
             return []
         entries = []
         for row, defence in [(BASE_ROW, None), *[(d.row, d) for d in self.defences]]:
-            complete = self._complete(row, (f.name for f, _ in self.files))
-            if not complete:
+            attacks = self._row_attacks(row)
+            records = self._row_records(row, (f.name for f, _ in self.files))
+            worst, images = tables.worst_case(records, row, attacks)
+            if not images:
                 continue
-            per_class: dict[int, list[bool]] = {}
-            for recs in complete:
-                per_class.setdefault(recs[0]["label"], []).append(all(r["correct"] for r in recs))
-            worst = sum(all(r["correct"] for r in recs) for recs in complete) / len(complete)
-            nat = self._row_attacks(row).index("natural")  # parse_attacks always includes it
-            natural = sum(recs[nat]["correct"] for recs in complete) / len(complete)
+            # natural accuracy over the same images: the worst case with "natural" as the only attack, restricted
+            # to the images complete for every attack
+            complete = _complete_files(records, attacks)
+            natural, _ = tables.worst_case([r for r in records if r["file"] in complete], row, ["natural"])
+            balanced, _ = tables.worst_case(records, row, attacks, balanced=True)
             entry = {"row": "base" if defence is None else "medrdf", "epsilon": self.eps,
-                     "worst_case_accuracy": round(100 * worst, 1), "natural_accuracy": round(100 * natural, 1),
-                     "balanced_worst_case_accuracy": round(100 * sum(sum(v) / len(v) for v in per_class.values())
-                                                           / len(per_class), 1),
-                     "attacks": [a for a in self._row_attacks(row) if a != "natural"], "images": len(complete),
+                     "worst_case_accuracy": round(worst, 1), "natural_accuracy": round(natural, 1),
+                     "balanced_worst_case_accuracy": round(balanced, 1),
+                     "attacks": [a for a in attacks if a != "natural"], "images": images,
                      "data": self.split_name}
             if defence is not None:
                 entry.update({"noise": defence.noise, "sigma": self.settings.sigma, "denoiser": defence.denoiser,
