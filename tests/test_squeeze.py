@@ -139,3 +139,34 @@ def test_an_attacker_who_knows_the_alerts_evades_them_where_plain_pgd_is_caught(
     (plain_wrong, plain_silent), (aware_wrong, aware_silent) = silent(plain), silent(aware)
     assert plain_wrong >= 10 and aware_wrong >= 8
     assert aware_silent >= plain_silent + 5
+
+
+def test_the_eot_attacker_who_knows_the_alerts_stays_in_budget_and_fools_the_vote(data_dir: Path) -> None:
+    """``eot-pgd-aware`` against MedRDF on the shipped derma7 model: inside ε, and the defended pipeline (one
+    noise draw per copy, the true median) is wrong on more images than on the clean ones."""
+    from medrdf_gui.attacks.detector_aware import eot_alert_aware_pgd
+    from medrdf_gui.attacks.evaluate import balanced_files
+    from medrdf_gui.robust import RobustSettings
+    from medrdf_gui.robust.denoise import make_denoiser
+    from medrdf_gui.robust.noise import make_noise
+
+    model = load_model("derma7-resnet18")
+    files = balanced_files(data_dir / "derma7" / "test", model.classes, 14)
+    x = torch.cat([model.input_tensor(p) for p, _ in files])
+    y = torch.tensor([label for _, label in files])
+    settings = RobustSettings(noise="salt-pepper", sigma=0.1, denoiser="median", kernel=3)
+    spec = ATTACKS["eot-pgd-aware"]
+    assert spec.adaptive and spec.knows_detectors  # evaluate gives it the LoadedModel and runs it per MedRDF row
+    noise, denoise = make_noise(settings.noise, settings.sigma), make_denoiser(settings.denoiser, settings.kernel)
+    x_adv = eot_alert_aware_pgd(model, x, y, EPS, noise, denoise, steps=6, draws=4,
+                                generator=torch.Generator().manual_seed(0))  # the registry's 20 × 16, shortened
+    check_budget(x_adv, x, EPS)
+    gen = torch.Generator().manual_seed(1)
+
+    def defended_accuracy(images: torch.Tensor) -> float:
+        with torch.no_grad():
+            copies = images.repeat_interleave(16, dim=0)
+            preds = model.module(denoise(noise(copies, gen))).argmax(1).view(len(images), 16)
+        return float((preds.mode(dim=1).values == y).float().mean())
+
+    assert defended_accuracy(x_adv) < defended_accuracy(x) - 0.2

@@ -152,7 +152,8 @@ class Evaluation:
                         if all((path.name, attack.name, defence.row) in self.done for path, _ in chunk):
                             continue
                         gen = self._attack_generator(chunk, attack, device, defence)
-                        x_adv = attack.fn(module, x, y, self.eps, gen, self._row_settings(defence))
+                        target = self.model if attack.knows_detectors else module
+                        x_adv = attack.fn(target, x, y, self.eps, gen, self._row_settings(defence))
                         linf = (x_adv - x).abs().flatten(1).amax(dim=1).tolist()
                         for i, (path, label) in enumerate(chunk):
                             if (path.name, attack.name, defence.row) not in self.done:

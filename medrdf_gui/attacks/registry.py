@@ -14,7 +14,7 @@ from ..robust.settings import RobustSettings
 from .adaptive import eot_pgd
 from .autoattack import EOT_DRAWS, RAND, autoattack_components, autoattack_linf, autoattack_rand_linf
 from .blackbox import rays_linf, spsa_linf, square_linf
-from .detector_aware import alert_aware_pgd, pgd_squeeze
+from .detector_aware import alert_aware_pgd, eot_alert_aware_pgd, pgd_squeeze
 from .whitebox import cw_linf, fgsm, ifgsm, pgd
 
 AttackFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float, torch.Generator, RobustSettings], torch.Tensor]
@@ -65,6 +65,10 @@ ATTACKS: dict[str, AttackSpec] = {
         AttackSpec("eot-pgd-small", "EOT-PGD-10×8 + BPDA (adaptive)", _eot(10, 8), adaptive=True),
         AttackSpec("eot-pgd-smooth", "EOT-PGD-20×16 + smooth BPDA (adaptive)", _eot(20, 16, "smooth"), adaptive=True),
         AttackSpec("eot-pgd-strong", "EOT-PGD-100×32 + smooth BPDA (adaptive)", _eot(100, 32, "smooth"), adaptive=True),
+        AttackSpec("eot-pgd-aware", "EOT-PGD-20×16 + smooth BPDA aware of the alerts (adaptive)",
+                   lambda m, x, y, e, g, s: eot_alert_aware_pgd(m, x, y, e, make_noise(s.noise, s.sigma),
+                                                                make_denoiser(s.denoiser, s.kernel), generator=g),
+                   adaptive=True, knows_detectors=True),
         AttackSpec("autoattack-rand", f"AutoAttack-rand ({', '.join(RAND)}, EOT-{EOT_DRAWS}) + smooth BPDA (adaptive)",
                    autoattack_rand_linf, adaptive=True),
     ]
