@@ -2,7 +2,8 @@
 
 * base map: Grad-CAM of the undefended model on the clean image, for the base model's class;
 * defended map: the mean Grad-CAM over ``m`` noisy, denoised copies of the image — the inputs the defended model
-  actually classifies — for the class MedRDF returned (the base class when it abstained).
+  actually classifies — for the class MedRDF returned (the base class when it abstained);
+* and, for an attention-gated network (AG-Sononet), its own gates' coefficients on the clean image.
 
 The copies are drawn with the Result's own noise, denoiser and seed, through the engine's classes, so that the
 defended map of a saved Result can be recomputed bit for bit on the same device with the same ``copies`` and
@@ -12,7 +13,7 @@ batch size. Progress and cancellation follow the engine's contract (``progress(d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -42,6 +43,8 @@ class AttentionMaps:
     copies: int
     target_layer: str
     seed: int
+    # the network's own attention on the clean image, per gated stage (AG-Sononet: "layer3", "layer4"); see gate_maps
+    gates: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -119,6 +122,24 @@ def base_gradcam(model: Any, x: torch.Tensor, target: int | str | None = None, *
     return _finish(raw, size or tuple(x.shape[-2:]))
 
 
+def gate_maps(model: Any, x: torch.Tensor, size: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """The network's own attention coefficients on the clean image ``x`` ([1, C, H, W] in [0, 1]): one H×W float32
+    map per gate, keyed by the stage it weighs, at ``size`` (default: the model input size); {} for a network
+    without ``attention_maps`` (:class:`~medrdf_gui.modelzoo.agsononet.AGSononet` has one). Unlike Grad-CAM they
+    belong to no class, and they are kept as computed, each in [0, 1] (1: the feature passes untouched), not
+    rescaled to their maximum."""
+    module: nn.Module = getattr(model, "module", model)
+    net = getattr(module, "net", module)
+    if not callable(getattr(net, "attention_maps", None)):
+        return {}
+    x = _as_batch(x, _device_of(module))
+    if net is not module:  # a NormalizedClassifier: the network's methods take normalised input
+        x = module.normalise(x)
+    with torch.no_grad():
+        maps = net.attention_maps(x, size or tuple(x.shape[-2:]))
+    return {name: alpha[0].float().cpu().numpy() for name, alpha in maps.items()}
+
+
 def defended_gradcam(model: Any, x: torch.Tensor, result: Result, *, copies: int = DEFAULT_COPIES,
                      target: int | str | None = None, size: tuple[int, int] | None = None,
                      target_layer: str | None = None, batch_size: int | None = None,
@@ -172,7 +193,8 @@ def attention_maps(model: Any, x: torch.Tensor, result: Result, *, copies: int =
                    size: tuple[int, int] | None = None, target_layer: str | None = None,
                    batch_size: int | None = None, progress: ProgressFn | None = None,
                    should_cancel: CancelFn | None = None) -> AttentionMaps:
-    """Both maps of the paper's Fig. 3 for one Result, with one progress bar over ``1 + copies`` images.
+    """Both maps of the paper's Fig. 3 for one Result, with one progress bar over ``1 + copies`` images, and the
+    network's own attention (:func:`gate_maps`) when it has attention gates.
 
     The base map explains ``result.base_label`` and the defended map :func:`defended_class_index`, so the pair
     shows why each model said what the Result says it said.
@@ -195,4 +217,5 @@ def attention_maps(model: Any, x: torch.Tensor, result: Result, *, copies: int =
         copies=copies,
         target_layer=layer,
         seed=int(result.seed),
+        gates=gate_maps(model, x, size),
     )

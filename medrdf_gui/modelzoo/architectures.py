@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from . import resnet
+from .agsononet import agsononet16
 
 
 class NormalizedClassifier(nn.Module):
@@ -24,8 +25,12 @@ class NormalizedClassifier(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """What ``net`` sees of pixels ``x`` in [0, 1] (for the network's own methods, e.g. attention maps)."""
+        return (x - self.mean) / self.std
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+        return self.net(self.normalise(x))
 
 
 def _resnet(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -60,7 +65,17 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": _resnet(resnet.resnet18),  # our own definition, torchvision's names (modelzoo/resnet.py)
     "resnet50": _resnet(resnet.resnet50),
     "tinycnn": TinyCNN,
+    "agsononet16": agsononet16,  # the paper's TABLE V network, our own definition (modelzoo/agsononet.py)
 }
+
+# The card's Grad-CAM layer (``target_layer``) for each architecture whose last convolutional stage is not ResNet's
+# ``layer4``; training and the test models write it into the cards they make.
+GRADCAM_LAYERS: dict[str, str] = {"agsononet16": "net.layer5"}
+
+
+def gradcam_layer(architecture: str) -> str:
+    """The default Grad-CAM target layer of ``architecture``: its last convolutional stage, inside the wrapper."""
+    return GRADCAM_LAYERS.get(architecture, "net.layer4")
 
 
 def build_network(architecture: str, num_classes: int, channels: int, **options: Any) -> nn.Module:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from .architectures import build_network
+from .architectures import build_network, gradcam_layer
 from .card import ModelCard
 from .registry import sha256_file
 
@@ -36,7 +36,7 @@ def write_untrained_model(directory: Path, name: str = "tiny-untrained", classes
         weights=weights_path.name,
         sha256=sha256_file(weights_path),
         arch_options=dict(arch_options),
-        target_layer="net.layer4",
+        target_layer=gradcam_layer(architecture),
         description="UNTRAINED random weights for software tests only; its outputs mean nothing.",
     )
     card_path = directory / f"{name}.json"

@@ -94,6 +94,12 @@ RECIPES: dict[str, Recipe] = {
 # ResNet-50 (the paper's TABLE IV) on the same data with the same schedule.
 RECIPES["cxr3-resnet50"] = replace(RECIPES["cxr3-resnet18"], name="cxr3-resnet50", architecture="resnet50")
 
+# AG-Sononet-16 (the paper's TABLE V; modelzoo/agsononet.py) on the same data with the same schedules. At 28 px the
+# first max-pool goes (``small_input``), as the ResNet's stem does, so the gates still see 14×14 and 7×7 grids.
+RECIPES["cxr3-agsononet16"] = replace(RECIPES["cxr3-resnet18"], name="cxr3-agsononet16", architecture="agsononet16")
+RECIPES["derma7-agsononet16"] = replace(RECIPES["derma7-resnet18"], name="derma7-agsononet16",
+                                        architecture="agsononet16", arch_options={"small_input": True})
+
 # Robust models (the paper's TABLE XI rows AT, TRADES and MART). Each fine-tunes the shipped standard model, as
 # the first probe did, at ε = 8/255 on pixels in [0, 1] with an ε curriculum over the first 30 % of steps.
 # cxr3 runs at 128 px: antialiased bilinear downsampling from the file's resolution has non-negative weights that

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .. import paths
-from ..modelzoo.architectures import NormalizedClassifier, build_network
+from ..modelzoo.architectures import NormalizedClassifier, build_network, gradcam_layer
 from ..modelzoo.card import ModelCard
 from ..modelzoo.registry import sha256_file
 from .adversarial import adversarial_loss, balanced_subset, craft, robust_accuracy
@@ -294,7 +294,7 @@ class Trainer:
             sha256=sha256_file(weights_path),
             display_names=dict(self.recipe.display_names),
             arch_options=dict(self.recipe.arch_options),
-            target_layer="net.layer4",
+            target_layer=gradcam_layer(self.recipe.architecture),
             description=self._description(),
             training={
                 "recipe": self.recipe.describe(), "command": command, "seed": self.recipe.seed,

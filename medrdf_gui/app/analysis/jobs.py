@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ...audit import AuditError, AuditLog
-from ...explain import DEFAULT_COPIES, AttentionMaps, ExplainError, attention_maps, base_gradcam, defended_gradcam
+from ...explain import (DEFAULT_COPIES, AttentionMaps, ExplainError, attention_maps, base_gradcam, defended_gradcam,
+                        gate_maps)
 from ...imaging import Study, StudyLoadError
 from ...modelzoo import ModelLoadError, load_model_cached, study_to_tensor
 from ...report import ReportError, write_report
@@ -71,6 +72,7 @@ class MapsOutcome:
     defended_overlay: np.ndarray
     target: str | None  # None: each map explains its own model's class (base class / MedRDF class)
     thread_ident: int  # the thread that computed it (the tests check it is not the GUI's)
+    gate_overlays: dict[str, np.ndarray] = field(default_factory=dict)  # of ``maps.gates``, by the same keys
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +96,8 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def _outcome(maps: AttentionMaps, target: str | None) -> MapsOutcome:
-    return MapsOutcome(maps, overlay_pixels(maps.base), overlay_pixels(maps.defended), target, threading.get_ident())
+    return MapsOutcome(maps, overlay_pixels(maps.base), overlay_pixels(maps.defended), target, threading.get_ident(),
+                       {name: overlay_pixels(values) for name, values in maps.gates.items()})
 
 
 def _device_of(result: Result) -> Any:
@@ -144,7 +147,8 @@ def audit(result: Result) -> str:
 
 
 def run_maps(request: MapsRequest, progress: PhaseProgress, should_cancel: CancelFn) -> MapsOutcome:
-    """Base and defended Grad-CAM of ``request.target``, with the same model, seed and device as the result."""
+    """Base and defended Grad-CAM of ``request.target``, with the same model, seed and device as the result (and
+    the network's own attention, which is the same for every class)."""
     result = request.result
     model = load_model_cached(request.model_reference, device=_device_of(result))
     if result.model.get("sha256") and model.sha256 != result.model["sha256"]:
@@ -161,7 +165,8 @@ def run_maps(request: MapsRequest, progress: PhaseProgress, should_cancel: Cance
                                 progress=lambda d, t: progress(MAPS, d, t), should_cancel=should_cancel,
                                 progress_offset=1, progress_total=total)
     maps = AttentionMaps(base=base, defended=defended, base_class=request.target, defended_class=request.target,
-                         copies=request.copies, target_layer=model.card.target_layer, seed=int(result.seed))
+                         copies=request.copies, target_layer=model.card.target_layer, seed=int(result.seed),
+                         gates=gate_maps(model, x, size))
     return _outcome(maps, request.target)
 
 

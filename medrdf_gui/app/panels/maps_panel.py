@@ -1,4 +1,5 @@
-"""The "Attention maps" page: base and defended Grad-CAM side by side over the image, in two synced panes.
+"""The "Attention maps" page: base and defended Grad-CAM side by side over the image, in two synced panes, and
+below them, for an attention-gated network (AG-Sononet), its own gates' attention, shown as the network computed it.
 
 Controls: the class the maps explain (default: each model's own class, the pair of the paper's Fig. 3), overlay
 on/off, overlay opacity, and the colour legend. Maps for another class are computed by the worker, never here:
@@ -23,6 +24,7 @@ DEFAULT_TARGET_TEXT = "As diagnosed (each model's class)"
 EMPTY_TEXT = ("No attention maps yet.\n\nPress Analyze: after the vote, the Grad-CAM maps of the base model and of "
               "the MedRDF-defended model appear here, side by side over the image.")
 _EMPTY, _MAPS = 0, 1
+GATE_PANES = 2  # AG-Sononet's gates (on layer3 and layer4); a network without gates shows none
 
 
 def _label(text: str = "", name: str = "") -> QLabel:
@@ -101,23 +103,27 @@ class MapsPanel(QWidget):
         row.addStretch(1)
 
         self.base_pane, self.defended_pane = MapPane("base"), MapPane("defended")
-        self.group = ViewGroup([self.base_pane, self.defended_pane])
+        self.gate_panes = [MapPane("gate") for _ in range(GATE_PANES)]
+        self.group = ViewGroup(self.all_panes)
         self.base_title, self.defended_title = _label("", "paneTitle"), _label("", "paneTitle")
         self.base_note, self.defended_note = _label("", "paneSubtitle"), _label("", "paneSubtitle")
+        self.gate_titles = [_label("", "paneTitle") for _ in range(GATE_PANES)]
+        self.gate_note = _label("The network's own attention gates: the same for every class, each coefficient in "
+                                "[0, 1] as computed (not scaled to its maximum)", "paneSubtitle")
+        self.gates_row = QWidget()  # hidden unless the model has attention gates
+        gates_grid = self._pane_grid(self.gates_row, [(title, None, pane) for title, pane in zip(self.gate_titles,
+                                                                                                   self.gate_panes)])
+        gates_grid.addWidget(self.gate_note, 1, 0, 1, GATE_PANES)
+        self.gate_note.setWordWrap(True)
+        gradcam_row = QWidget()
+        self._pane_grid(gradcam_row, [(self.base_title, self.base_note, self.base_pane),
+                                      (self.defended_title, self.defended_note, self.defended_pane)])
         panes = QWidget()
-        grid = QGridLayout(panes)
-        grid.setContentsMargins(0, 4, 0, 0)
-        grid.setHorizontalSpacing(4)
-        grid.setVerticalSpacing(0)
-        for column, (title, note, pane) in enumerate(((self.base_title, self.base_note, self.base_pane),
-                                                       (self.defended_title, self.defended_note, self.defended_pane))):
-            note.setWordWrap(True)
-            grid.addWidget(title, 0, column)
-            grid.addWidget(note, 1, column)
-            grid.addWidget(pane, 2, column)
-            grid.setColumnStretch(column, 1)
-            pane.pixelHovered.connect(self.pixelHovered)
-        grid.setRowStretch(2, 1)
+        rows = QVBoxLayout(panes)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(0)
+        rows.addWidget(gradcam_row, 1)
+        rows.addWidget(self.gates_row, 1)
 
         self.empty_label = _label(EMPTY_TEXT, "emptyState")
         self.empty_label.setWordWrap(True)
@@ -144,14 +150,36 @@ class MapsPanel(QWidget):
         layout.addLayout(footer)
         self._apply_overlay()
 
+    def _pane_grid(self, row: QWidget, columns: list[tuple[QLabel, QLabel | None, MapPane]]) -> QGridLayout:
+        """Side by side: each pane under its title (and note)."""
+        grid = QGridLayout(row)
+        grid.setContentsMargins(0, 4, 0, 0)
+        grid.setHorizontalSpacing(4)
+        grid.setVerticalSpacing(0)
+        for column, (title, note, pane) in enumerate(columns):
+            grid.addWidget(title, 0, column)
+            if note is not None:
+                note.setWordWrap(True)
+                grid.addWidget(note, 1, column)
+            grid.addWidget(pane, 2, column)
+            grid.setColumnStretch(column, 1)
+            pane.pixelHovered.connect(self.pixelHovered)
+        grid.setRowStretch(2, 1)
+        return grid
+
+    @property
+    def all_panes(self) -> list[MapPane]:
+        return [self.base_pane, self.defended_pane, *self.gate_panes]
+
     # States -------------------------------------------------------------------------------------------------------
 
     def clear(self, message: str = EMPTY_TEXT) -> None:
         """No maps (no result, a new image, a cancelled or failed run): say why, offer nothing to choose."""
         self.result, self.shown = None, None
         self._cache.clear()
-        for pane in (self.base_pane, self.defended_pane):
+        for pane in self.all_panes:
             pane.set_map(None, None)
+        self.gates_row.hide()
         self.class_combo.clear()
         self.class_combo.setEnabled(False)
         self.progress.stop()
@@ -180,9 +208,22 @@ class MapsPanel(QWidget):
         self.base_note.setText("Grad-CAM on the clean image")
         self.defended_title.setText(f"MedRDF (defended) · {display(maps.defended_class)}")
         self.defended_note.setText(f"Mean Grad-CAM of m = {maps.copies} noisy, denoised copies")
+        self._show_gates(outcome)
         self._select(outcome.target)
         self.set_busy(False)
         self.stack.setCurrentIndex(_MAPS)
+
+    def _show_gates(self, outcome: MapsOutcome) -> None:
+        names = list(outcome.maps.gates)[:GATE_PANES]
+        for index, (title, pane) in enumerate(zip(self.gate_titles, self.gate_panes)):
+            name = names[index] if index < len(names) else None
+            pane.set_map(outcome.maps.gates.get(name), outcome.gate_overlays.get(name))
+            title.setText(f"Attention gate on {name}" if name else "")
+            pane.setVisible(name is not None)
+            title.setVisible(name is not None)
+        self.gates_row.setVisible(bool(names))
+        for pane in self.gate_panes[:len(names)]:  # may have been hidden: show the region the Grad-CAM panes show
+            pane.follow(self.base_pane)
 
     def show_error(self, message: str) -> None:
         """The result stands but its maps could not be computed."""
@@ -210,7 +251,7 @@ class MapsPanel(QWidget):
         self._select(self.shown.target if self.shown else None)
 
     def set_image(self, pixmap: QPixmap) -> None:
-        for pane in (self.base_pane, self.defended_pane):
+        for pane in self.all_panes:
             pane.set_image(pixmap)
 
     def show_region(self, rect: QRectF | None) -> None:
@@ -242,6 +283,6 @@ class MapsPanel(QWidget):
         opacity = self.opacity_slider.value() / 100.0
         self.opacity_label.setText(f"{self.opacity_slider.value()} %")
         self.opacity_slider.setEnabled(self.overlay_check.isChecked())
-        for pane in (self.base_pane, self.defended_pane):
+        for pane in self.all_panes:
             pane.set_opacity(opacity)
             pane.set_overlay_visible(self.overlay_check.isChecked())
