@@ -140,6 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="σ in pixels of the GS rows' gaussian smoothing (default 1; --kernel is the MF rows' window)")
     _add_common_options(e)
 
+    na = sub.add_parser("noise-accuracy", help="the base model's accuracy on noisy, denoised copies, without voting "
+                                               "(the paper's TABLE VI)")
+    na.add_argument("--data", type=Path, required=True,
+                    help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
+    na.add_argument("--model", default=None, help="shipped model name or path of a model card (default: cxr3-resnet18)")
+    na.add_argument("--noises", default="gaussian,salt-pepper,poisson", help="comma-separated noises (default "
+                                                                            "gaussian,salt-pepper,poisson)")
+    na.add_argument("--denoisers", default="none,gaussian,median",
+                    help="comma-separated denoisers (default none,gaussian,median)")
+    na.add_argument("--sigma", type=float, default=0.1, help="noise level σ (default 0.1)")
+    na.add_argument("--kernel", type=int, default=3, help="the MF columns' median window, odd (default 3, the app's)")
+    na.add_argument("--smoothing-sigma", type=float, default=1.0,
+                    help="σ in pixels of the GS columns' gaussian smoothing (default 1, the app's)")
+    na.add_argument("--copies", type=int, default=10, help="independent copies per image and setting (default 10)")
+    na.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    na.add_argument("--limit", type=int, default=None, help="number of images (class-balanced, first in sorted order)")
+    na.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable) and table.md")
+    na.add_argument("--balanced", action="store_true",
+                    help="also the class-balanced table (mean of per-class accuracies; for imbalanced splits)")
+    na.add_argument("--batch-size", type=int, default=64, help="copies per forward pass (default 64)")
+    na.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    na.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "openvino"), default="auto",
+                    help="library that classifies the copies, as for the vote (default auto)")
+    na.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the copies' arithmetic (default fp32)")
+
     tb = sub.add_parser("tables", help="rebuild the flag tables (TABLE IX, silent flips, alerts as detectors) "
                                        "from evaluation records")
     tb.add_argument("records", nargs="+", type=Path, help="records.jsonl files of `medrdf evaluate` (.gz accepted)")
@@ -149,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--kind", default="ix,flips,alerts",
                     help="comma-separated: accuracy, balanced (class-balanced accuracy), single-draw (Random R-P's "
                          "one random draw, from the share of copies), ix, flips, alerts, scope (out-of-scope score "
-                         "per attack), squeeze (detector statistic per attack)")
+                         "per attack), squeeze (detector statistic per attack); or, from `medrdf noise-accuracy` "
+                         "records only, noise-accuracy and noise-balanced (TABLE VI, plain and class-balanced)")
     tb.add_argument("--model", default=None,
                     help="model whose card gives the scope and detector thresholds (kinds scope and squeeze)")
 
@@ -715,17 +741,85 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+NOISE_TABLE_KINDS = ("noise-accuracy", "noise-balanced")
+
+
+def cmd_noise_accuracy(args: argparse.Namespace) -> int:
+    import time
+
+    from .attacks.noise_accuracy import NoiseAccuracy, make_settings, markdown
+    from .modelzoo import DEFAULT_MODEL, ModelNotFoundError, load_model
+    from .robust import EngineError, SettingsError
+    from .robust.device import resolve_device
+
+    if not args.data.is_dir():
+        raise CliError(f"{args.data} is not a folder.", EXIT_USAGE)
+    if args.limit is not None and args.limit < 1:
+        raise CliError("--limit must be at least 1.", EXIT_USAGE)
+    try:
+        settings = make_settings([x.strip() for x in args.noises.split(",") if x.strip()],
+                                 [x.strip() for x in args.denoisers.split(",") if x.strip()],
+                                 args.kernel, args.smoothing_sigma)
+        device = resolve_device(args.device)
+        model = load_model(args.model or DEFAULT_MODEL, device=device)
+        run = NoiseAccuracy(model, args.data, settings, args.sigma, args.copies, args.out, limit=args.limit,
+                            seed=args.seed, batch_size=args.batch_size, backend=args.backend,
+                            precision=args.precision)
+    except FileNotFoundError as exc:
+        raise CliError(f"{args.data} lacks a class folder of the model: {exc.filename}.", EXIT_USAGE) from None
+    except (ValueError, SettingsError, EngineError, ModelNotFoundError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    started = time.perf_counter()
+    try:
+        written = run.run()
+    except OSError as exc:
+        raise CliError(f"Cannot write {run.records_path}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    elapsed = time.perf_counter() - started
+    records = run.records()
+    text = markdown(records) + ("\n" + markdown(records, balanced=True) if args.balanced else "")
+    text += f"\nModel {model.name} ({model.sha256[:12]}…).\n"
+    try:
+        (args.out / "table.md").write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Cannot write {args.out / 'table.md'}: {exc.strerror or exc}.", EXIT_FAILURE) from None
+    print(text, end="")
+    print(f"{written} record{'s' if written != 1 else ''} written in {elapsed:.1f} s "
+          f"({len(run.files)} images; {run.records_path})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _noise_tables(args: argparse.Namespace, kinds: list[str]) -> int:
+    """`medrdf tables --kind noise-accuracy[,noise-balanced]`: TABLE VI from `medrdf noise-accuracy` records."""
+    from .attacks import noise_accuracy
+
+    try:
+        records = noise_accuracy.load_records(args.records)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CliError(f"Cannot read the records: {exc}.", EXIT_USAGE) from None
+    if not records:
+        raise CliError("The records files hold no records.", EXIT_USAGE)
+    out = [noise_accuracy.markdown(records, balanced=kind == "noise-balanced") for kind in kinds]
+    print("\n".join(out), end="")
+    return EXIT_OK
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from .attacks import tables
 
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts", "scope", "squeeze")
+    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts", "scope", "squeeze", *NOISE_TABLE_KINDS)
     unknown = [k for k in kinds if k not in known]
     if unknown:
         raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: {', '.join(known)}).", EXIT_USAGE)
     missing = [str(p) for p in args.records if not p.is_file()]
     if missing:
         raise CliError(f"No such records file: {', '.join(missing)}.", EXIT_USAGE)
+    noise_kinds = [k for k in kinds if k in NOISE_TABLE_KINDS]
+    if noise_kinds:
+        if len(noise_kinds) != len(kinds):
+            raise CliError("noise-accuracy and noise-balanced read `medrdf noise-accuracy` records; ask for them "
+                           "without the evaluation tables.", EXIT_USAGE)
+        return _noise_tables(args, noise_kinds)
     try:
         records = tables.load_records(args.records)
     except (OSError, ValueError, KeyError) as exc:
@@ -779,7 +873,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "tables": cmd_tables, "scope": cmd_scope, "detector": cmd_detector, "pacs": cmd_pacs}
+            "bench": cmd_bench, "tables": cmd_tables, "noise-accuracy": cmd_noise_accuracy, "scope": cmd_scope,
+            "detector": cmd_detector, "pacs": cmd_pacs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

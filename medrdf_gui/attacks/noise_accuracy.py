@@ -181,7 +181,7 @@ class NoiseAccuracy:
                         preds = labels[j * self.copies : (j + 1) * self.copies]
                         records.append({**base, "setting": s.key, "noise": s.noise, "sigma": self.sigma,
                                         "denoiser": s.denoiser, "kernel": s.kernel, "copies": self.copies,
-                                        "seed": self.seed, "preds": preds,
+                                        "seed": self.seed, "classifier": classifier.label, "preds": preds,
                                         "correct": sum(p == label for p in preds)})
                 self._write(records)
                 written += len(records)
