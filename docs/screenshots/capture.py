@@ -134,6 +134,8 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--only-attacked", action="store_true",
                         help="only main-window-attacked.png (the others take minutes on a CPU)")
+    parser.add_argument("--only-settings", action="store_true",
+                        help="only main-window-settings.png and main-window-caution.png (no analysis; seconds)")
     args = parser.parse_args()
     app = application()
     scratch = Path(tempfile.mkdtemp(prefix="medrdf-shots-"))
@@ -167,6 +169,10 @@ def main() -> int:
     wait(200)
     window.grab().save(str(args.out / "main-window-caution.png"))
     window.settings_panel.set_settings(settings)
+    if args.only_settings:
+        window.close()
+        app.quit()
+        return 0
     window.analysis_dock.raise_()
 
     window.analyze()

@@ -328,7 +328,7 @@ class SettingsPanel(QScrollArea):
         envelope = None
         if card is not None and self.validation_error() is None:
             envelope = envelope_text(card, self.settings()) or "Not measured under attack for this model."
-        self.envelope_label.setText(f"Under attack: {envelope}" if envelope else "")
+        self.envelope_label.setText(f"Under attack: {envelope[0].lower()}{envelope[1:]}" if envelope else "")
         self.envelope_label.setVisible(envelope is not None)
 
     @Slot()
