@@ -696,8 +696,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CliError(f"{args.data} is not a folder.", EXIT_USAGE)
     if args.attack_batch < 1:
         raise CliError("--attack-batch must be at least 1.", EXIT_USAGE)
-    evaluation = Evaluation(model, args.data, attacks, defences, settings, args.eps / 255.0,
-                            args.out, limit=args.limit, seed=args.seed or 0)
+    try:
+        evaluation = Evaluation(model, args.data, attacks, defences, settings, args.eps / 255.0,
+                                args.out, limit=args.limit, seed=args.seed or 0)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     evaluation.run(attack_batch=args.attack_batch)
     _, md_path = evaluation.write_tables()
     print(md_path.read_text(), end="")

@@ -124,6 +124,21 @@ def test_evaluate_prints_the_table(capsys, tmp_path: Path, data_dir: Path, tiny_
     assert (tmp_path / "table.csv").is_file() and (tmp_path / "records.jsonl").is_file()
 
 
+def test_evaluate_refuses_to_resume_the_records_of_another_run(capsys, tmp_path: Path, data_dir: Path,
+                                                                tiny_model_card: Path) -> None:
+    """records.jsonl is keyed by file, attack and row only: run.json beside it keeps a resumed run from mixing
+    another budget, vote or model into the same table."""
+    base = ["evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card), "--attacks", "fgsm",
+            "--n", "20", "--batch-size", "20", "--limit", "3", "--out", str(tmp_path)]
+    assert _run(capsys, *base)[0] == 0
+    assert json.loads((tmp_path / "run.json").read_text())["epsilon"] == 8.0
+    lines = (tmp_path / "records.jsonl").read_text()
+    code, _, err = _run(capsys, *base, "--eps", "4")
+    assert code == 2 and "holds the records of another run (epsilon 8.0 there, 4.0 now)" in err
+    assert "Traceback" not in err and (tmp_path / "records.jsonl").read_text() == lines  # nothing added
+    assert _run(capsys, *base)[0] == 0  # the same run resumes (here: finds everything done)
+
+
 def test_evaluate_gives_each_denoiser_its_own_size(capsys, tmp_path: Path, data_dir: Path,
                                                    tiny_model_card: Path) -> None:
     code, out, err = _run(capsys, "evaluate", "--data", str(data_dir / "cxr3" / "test"), "--model", str(tiny_model_card),

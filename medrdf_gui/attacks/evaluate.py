@@ -82,11 +82,34 @@ class Evaluation:
         self.files = balanced_files(split_dir, model.classes, limit)
         self.split_name = f"{split_dir.parent.name}/{split_dir.name}"  # e.g. cxr3/test: no machine paths in cards
         self.done: dict[tuple[str, str, str], dict] = {}
+        self._check_run(out_dir / "run.json")
         if self.records_path.is_file():
             for line in self.records_path.read_text().splitlines():
                 if line.strip():
                     rec = json.loads(line)
                     self.done[(rec["file"], rec["attack"], rec["row"])] = rec
+
+    def _identity(self) -> dict:
+        """What the records depend on beyond the file, attack and row they are keyed by: resuming into records of
+        another model, budget or vote would mix two experiments in one table without a trace."""
+        s = self.settings
+        return {"model": self.model.name, "weights_sha256": self.model.sha256, "data": self.split_name,
+                "epsilon": round(self.eps * 255, 6), "sigma": s.sigma, "kernel": s.kernel, "n": s.n,
+                "sampling": s.sampling, "alpha": s.alpha, "seed": self.seed}
+
+    def _check_run(self, path: Path) -> None:
+        """Write the run's identity beside its records, or refuse (ValueError) to resume records made by another
+        run. A folder from before run.json existed gets the present identity."""
+        identity = self._identity()
+        if path.is_file():
+            recorded = json.loads(path.read_text())
+            differ = [f"{k} {recorded.get(k)!r} there, {v!r} now" for k, v in identity.items()
+                      if k in recorded and recorded[k] != v]
+            if differ:
+                raise ValueError(f"{self.out_dir} holds the records of another run ({'; '.join(differ)}): "
+                                 "choose another --out, or delete the folder to start again.")
+            return
+        path.write_text(json.dumps(identity, indent=1) + "\n")
 
     def _record(self, rec: dict) -> None:
         self.done[(rec["file"], rec["attack"], rec["row"])] = rec
