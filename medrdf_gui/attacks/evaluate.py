@@ -63,14 +63,6 @@ def balanced_files(split_dir: Path, classes: list[str], limit: int | None) -> li
     return chosen[:limit] if limit else chosen
 
 
-def _complete_files(records: list[dict], attacks: list[str]) -> set[str]:
-    """The files with a record for every one of ``attacks``."""
-    seen: dict[str, set[str]] = {}
-    for rec in records:
-        seen.setdefault(rec["file"], set()).add(rec["attack"])
-    return {f for f, got in seen.items() if got.issuperset(attacks)}
-
-
 class Evaluation:
     def __init__(self, model: LoadedModel, split_dir: Path, attacks: list[AttackSpec], defences: list[Defence],
                  settings: RobustSettings, eps: float, out_dir: Path, limit: int | None = None, seed: int = 0) -> None:
@@ -251,10 +243,9 @@ class Evaluation:
             worst, images = tables.worst_case(records, row, attacks)
             if not images:
                 continue
-            # natural accuracy over the same images: the worst case with "natural" as the only attack, restricted
-            # to the images complete for every attack
-            complete = _complete_files(records, attacks)
-            natural, _ = tables.worst_case([r for r in records if r["file"] in complete], row, ["natural"])
+            # natural accuracy over the same images: their natural records, tabulated like a one-attack worst case
+            complete = tables.complete_images(records, row, attacks)
+            natural, _ = tables.worst_case([v["natural"] for v in complete.values()], row, ["natural"])
             balanced, _ = tables.worst_case(records, row, attacks, balanced=True)
             entry = {"row": "base" if defence is None else "medrdf", "epsilon": self.eps,
                      "worst_case_accuracy": round(worst, 1), "natural_accuracy": round(natural, 1),

@@ -21,7 +21,6 @@ alone, so ``medrdf tables RECORDS --kind noise-accuracy`` rebuilds the table fro
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections import defaultdict
@@ -38,6 +37,7 @@ from ..robust.denoise import make_denoiser
 from ..robust.noise import make_noise
 from ..robust.settings import DENOISERS, NOISES, RobustSettings
 from .evaluate import balanced_files
+from .tables import markdown as _markdown, read_jsonl
 
 NATURAL = "natural"
 DENOISER_SHORT = {"none": "None", "gaussian": "GS", "median": "MF"}
@@ -203,16 +203,10 @@ def load_records(paths: Iterable[Path]) -> list[dict]:
     image, setting) replaces an earlier one. A file of other records (e.g. `medrdf evaluate`'s) raises
     ValueError."""
     merged: dict[tuple[str, str, str, str], dict] = {}
-    for path in paths:
-        opener = gzip.open if str(path).endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                rec = json.loads(line)
-                if not all(k in rec for k in ("model", "data", "file", "setting", "label", "copies", "correct")):
-                    raise ValueError(f"{path} line {number} is not a `medrdf noise-accuracy` record")
-                merged[_record_key(rec)] = rec
+    for path, number, rec in read_jsonl(paths):
+        if not all(k in rec for k in ("model", "data", "file", "setting", "label", "copies", "correct")):
+            raise ValueError(f"{path} line {number} is not a `medrdf noise-accuracy` record")
+        merged[_record_key(rec)] = rec
     return list(merged.values())
 
 
@@ -296,6 +290,4 @@ def describe(records: list[dict], balanced: bool = False) -> str:
 
 
 def markdown(records: list[dict], balanced: bool = False) -> str:
-    from .tables import markdown as md
-
-    return md(*table(records, balanced)) + "\n\n" + describe(records, balanced) + "\n"
+    return _markdown(*table(records, balanced)) + "\n\n" + describe(records, balanced) + "\n"

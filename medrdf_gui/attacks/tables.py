@@ -23,23 +23,29 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 NATURAL = "natural"
 UNION = "any alert"
+
+
+def read_jsonl(paths: Iterable[Path]) -> Iterator[tuple[Path, int, dict]]:
+    """(file, line number, record) of every non-empty line of JSON-lines files, ``.gz`` read as gzip: the one
+    reader of `medrdf evaluate` and `medrdf noise-accuracy` records."""
+    for path in paths:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if line.strip():
+                    yield path, number, json.loads(line)
 
 
 def load_records(paths: Iterable[Path]) -> list[dict]:
     """Records from ``records.jsonl`` files (``.gz`` read as gzip); a later record of the same (file, attack, row)
     replaces an earlier one, as the resumable evaluation does."""
     merged: dict[tuple[str, str, str], dict] = {}
-    for path in paths:
-        opener = gzip.open if str(path).endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    rec = json.loads(line)
-                    merged[(rec["file"], rec["attack"], rec["row"])] = rec
+    for _, _, rec in read_jsonl(paths):
+        merged[(rec["file"], rec["attack"], rec["row"])] = rec
     return list(merged.values())
 
 
@@ -169,14 +175,19 @@ def _rate(outcomes: list[tuple[int, float]], balanced: bool) -> float:
     return 100.0 * sum(sum(v) / len(v) for v in per_label.values()) / len(per_label)
 
 
-def worst_case(records: list[dict], row: str, attacks: list[str], balanced: bool = False) -> tuple[float, int]:
-    """Worst case (%) of ``row`` over ``attacks``: the share of images right under every one of them, over the
-    images with a record for each (plain or class-balanced), and how many images that is (NaN, 0 when none)."""
+def complete_images(records: list[dict], row: str, attacks: list[str]) -> dict[str, dict[str, dict]]:
+    """Per image with a record of ``row`` for every one of ``attacks``: those records by attack."""
     per_image: dict[str, dict[str, dict]] = defaultdict(dict)
     for rec in records:
         if rec["row"] == row and rec["attack"] in attacks:
             per_image[rec["file"]][rec["attack"]] = rec
-    complete = [v for v in per_image.values() if len(v) == len(attacks)]
+    return {f: v for f, v in per_image.items() if len(v) == len(attacks)}
+
+
+def worst_case(records: list[dict], row: str, attacks: list[str], balanced: bool = False) -> tuple[float, int]:
+    """Worst case (%) of ``row`` over ``attacks``: the share of images right under every one of them, over the
+    images with a record for each (plain or class-balanced), and how many images that is (NaN, 0 when none)."""
+    complete = list(complete_images(records, row, attacks).values())
     if not complete:
         return float("nan"), 0
     outcomes = [(next(iter(v.values()))["label"], float(all(r["correct"] for r in v.values()))) for v in complete]

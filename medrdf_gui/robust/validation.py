@@ -85,18 +85,23 @@ PROTECTED_FLOOR = 50.0
 REFERENCE_EPS = 8 / 255  # the paper's budget, the one the notice quotes when it was measured
 
 
-def _robustness_entry(card: Any, settings: RobustSettings) -> tuple[dict[str, Any] | None, bool]:
-    """The card's measurement that describes a result with ``settings``: the MedRDF row of the same setting when
-    measured, else the base model's row; at the reference ε when measured, else the largest ε; the one on the
-    most images. Second value: whether it is the MedRDF row."""
+def _measured_row(card: Any, settings: RobustSettings) -> tuple[list[dict[str, Any]], bool]:
+    """The card's robustness entries that describe a result with ``settings``: the MedRDF row of the same setting
+    when measured, else the base model's row. Second value: whether it is the MedRDF row."""
     entries = list(getattr(card, "robustness", None) or [])
     medrdf = [e for e in entries if e.get("row") == "medrdf" and _same_defence(e, settings)]
-    pool = medrdf or [e for e in entries if e.get("row") == "base"]
+    return (medrdf, True) if medrdf else ([e for e in entries if e.get("row") == "base"], False)
+
+
+def _robustness_entry(card: Any, settings: RobustSettings) -> tuple[dict[str, Any] | None, bool]:
+    """The measurement of :func:`_measured_row` that the notice quotes: at the reference ε when measured, else the
+    largest ε; the one on the most images. Second value: whether it is the MedRDF row."""
+    pool, is_medrdf = _measured_row(card, settings)
     if not pool:
         return None, False
     at_reference = [e for e in pool if math.isclose(float(e["epsilon"]), REFERENCE_EPS, rel_tol=1e-3)]
     pool = at_reference or [max(pool, key=lambda e: float(e["epsilon"]))]
-    return max(pool, key=lambda e: e["images"]), bool(medrdf)
+    return max(pool, key=lambda e: e["images"]), is_medrdf
 
 
 def protection_notice(card: Any, settings: RobustSettings) -> str | None:
@@ -130,13 +135,12 @@ def envelope_text(card: Any, settings: RobustSettings) -> str | None:
     was measured, else the model alone, as in :func:`protection_notice`; None when nothing was measured."""
     from ..modelzoo.card import envelopes
 
-    entries = list(getattr(card, "robustness", None) or [])
-    medrdf = [e for e in entries if e.get("row") == "medrdf" and _same_defence(e, settings)]
-    rows = envelopes(medrdf or [e for e in entries if e.get("row") == "base"])
+    pool, is_medrdf = _measured_row(card, settings)
+    rows = envelopes(pool)
     if not rows:
         return None
     env = rows[0]
-    who = "With these settings, MedRDF" if medrdf else "These settings were not measured under attack; the model alone"
+    who = "With these settings, MedRDF" if is_medrdf else "These settings were not measured under attack; the model alone"
     floor = f"{env['floor']:g} %"
     below = env["first_below"]
     below_text = "" if below is None else (
