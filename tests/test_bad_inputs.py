@@ -6,8 +6,12 @@ get a diagnosis. The whole corpus goes through ONE real process (the CLI handles
 line per file, ``error`` for refusals); each file is also run alone in-process to check its own stderr line,
 and the worst offenders alone in a real process.
 
-Peak RSS is measured per child with ``os.wait4``: its rusage is the child's own, unlike
-``getrusage(RUSAGE_CHILDREN)``, which is the maximum over every child this test process ever reaped.
+Peak RSS is measured per child with ``os.wait4`` (its rusage is the child's own, unlike
+``getrusage(RUSAGE_CHILDREN)``, which is the maximum over every child this test process ever reaped), and from a
+small launcher process, not from pytest: Linux carries the *parent's* peak RSS into a child's ``ru_maxrss`` when
+the child execs (the pre-exec copy of the parent's address space counts), so a child of a pytest process that
+had grown to 2 GB read 2.06 GB even for an empty file. The launcher is a fresh interpreter of about 15 MB, so the
+CLI's figure is its own.
 
 A path without read permission cannot be made for root (``chmod 000`` does not stop root's reads, and CI runs as
 root), so it is simulated in-process: once by ``os.access`` saying no (the loader's up-front check) and once by
@@ -49,28 +53,40 @@ class Run:
     timed_out: bool
 
 
+# Runs argv[2:] as its child, reaps it with os.wait4 and writes the child's own rusage to the file argv[1]; exits
+# with the child's status. Its own ru_maxrss inherits pytest's peak, its child's inherits only the launcher's.
+_LAUNCHER = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}, f)
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
 def run_cli(*args: str, timeout: float = 120.0) -> Run:
-    """Run ``python -m medrdf_gui.cli`` and measure its own wall time and peak RSS (``os.wait4``)."""
-    with open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``python -m medrdf_gui.cli`` under the launcher and measure its wall time, CPU time and peak RSS."""
+    with open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.TemporaryDirectory() as tmp:
+        usage_file = Path(tmp) / "usage.json"
         started = time.monotonic()
         timed_out = False
-        proc = subprocess.Popen([sys.executable, "-m", "medrdf_gui.cli", *args], stdin=stdin, stdout=out, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - started > timeout:
-                timed_out = True
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(usage_file), sys.executable, "-m",
+                                 "medrdf_gui.cli", *args], stdin=stdin, stdout=out, stderr=err,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, 9)  # the launcher and the CLI share the new session's process group
+            proc.wait()
         seconds = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: Popen must not wait again
+        usage = json.loads(usage_file.read_text()) if usage_file.exists() else {"cpu": float("nan"), "maxrss_kb": 0}
         out.seek(0)
         err.seek(0)
         return Run(proc.returncode, out.read().decode(), err.read().decode(), seconds,
-                   usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, timed_out)
+                   usage["cpu"], usage["maxrss_kb"] * 1024, timed_out)
 
 
 @pytest.fixture(scope="module")
