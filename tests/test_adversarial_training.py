@@ -226,3 +226,31 @@ def test_adversarial_run_resumes_and_records_itself_in_the_card(toy_data: Path, 
     assert "TRADES" in saved["description"]
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2] and all("val_pgd_acc" in r for r in log)
+
+
+def test_bf16_training_learns_and_says_so_in_the_card(toy_data: Path, tmp_path: Path) -> None:
+    """bf16 autocast (the cxr3 TRADES/MART recipes) trains as fp32 does on the toy task, keeps fp32 weights and
+    logits for the losses, and the card says which arithmetic the training ran in."""
+    torch.set_num_threads(1)
+    with pytest.raises(ValueError, match="precision"):
+        replace(TOY, precision="fp8")
+    recipe = replace(TOY, name="toy-bf16", stages=((3, 16),), precision="bf16", adversarial=AdversarialConfig(
+        method="trades", epsilon=TOY_EPS, steps=2, val_images=20, val_steps=2))
+    trainer = Trainer(recipe, data_dir=toy_data, run_dir=tmp_path / "run")
+    with trainer._autocast():
+        logits = trainer.forward(trainer.val_set.images[:4].float().div(255))
+    assert logits.dtype == torch.float32  # losses, softmax and KL see fp32 logits
+    trainer.run()
+    assert all(p.dtype == torch.float32 for p in trainer.module.parameters())
+    card = trainer.export(tmp_path / "models", command="test")
+    assert card.metrics["test"]["accuracy"] >= 0.7  # the bar (80 % agreement) or the faint shift: learnt
+    training = json.loads((tmp_path / "models" / "toy-bf16.json").read_text())["training"]
+    assert training["recipe"]["precision"] == "bf16" and "bf16 autocast" in training["recipe"]["optimizer"]
+    assert "fp32" in Recipe.describe(TOY)["optimizer"]
+
+
+def test_cxr3_trades_and_mart_recipes_train_in_bf16_at_160_px() -> None:
+    for method in ("trades", "mart"):
+        recipe = RECIPES[f"cxr3-resnet18-at-{method}"]
+        assert (recipe.precision, recipe.input_size, recipe.resolution_at(0)) == ("bf16", 160, 160)
+    assert RECIPES["cxr3-resnet18-at-pgd"].precision == "fp32"  # the shipped model's recipe, unchanged

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import platform
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,17 @@ def hardware_description(device: torch.device) -> str:
     return f"{model}, {torch.get_num_threads()} torch threads"
 
 
+class _Fp32Logits(nn.Module):
+    """``module`` with its logits cast to fp32; train()/eval() reach the wrapped module."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x).float()
+
+
 class Trainer:
     def __init__(self, recipe: Recipe, data_dir: Path | None = None, run_dir: Path | None = None,
                  limit_per_class: int | None = None, threads: int | None = None) -> None:
@@ -85,6 +97,15 @@ class Trainer:
         net = build_network(recipe.architecture, len(self.train_set.classes), recipe.channels, **recipe.arch_options)
         self.module = NormalizedClassifier(net, list(recipe.mean), list(recipe.std)).to(self.device)
         self.module = self.module.to(memory_format=torch.channels_last)
+        # What the training passes call: the module with fp32 logits, so that losses, softmax and KL are computed
+        # in fp32 when the convolutions run in bf16.
+        self.forward = _Fp32Logits(self.module)
+        if recipe.precision == "bf16" and self.device.type == "cpu":
+            from ..robust.backends import native_bf16
+
+            if not native_bf16():
+                log.warning("%s trains in bf16, which this CPU emulates: slower than fp32, same arithmetic",
+                            recipe.name)
         self.adversarial = recipe.adversarial
         if self.adversarial and self.adversarial.init_from:
             self._initialise_from(self.adversarial.init_from)
@@ -165,6 +186,12 @@ class Trainer:
             fh.write(json.dumps(record) + "\n")
 
     # -- training ------------------------------------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast for the recipe's training passes (attack included), a no-op for fp32."""
+        if self.recipe.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def train_epoch(self) -> dict[str, float]:
         recipe = self.recipe
         res = recipe.resolution_at(self.epoch)
@@ -178,14 +205,17 @@ class Trainer:
             x, y = self.train_set.batch(idx)
             x, y = x.to(self.device), y.to(self.device)
             x = augment(x, res, recipe.augment, self.generator).contiguous(memory_format=torch.channels_last)
-            if self.adversarial:
-                cfg = self.adversarial
-                eps = cfg.epsilon_at(self.epoch * self.steps_per_epoch + step, self.steps_per_epoch * recipe.epochs)
-                x_adv = craft(self.module, x, y, cfg, eps, self.generator).contiguous(memory_format=torch.channels_last)
-                loss, logits = adversarial_loss(self.module, x, x_adv, y, cfg, self.criterion)
-            else:
-                logits = self.module(x)
-                loss = self.criterion(logits, y)
+            with self._autocast():
+                if self.adversarial:
+                    cfg = self.adversarial
+                    eps = cfg.epsilon_at(self.epoch * self.steps_per_epoch + step,
+                                         self.steps_per_epoch * recipe.epochs)
+                    x_adv = craft(self.forward, x, y, cfg, eps, self.generator)
+                    loss, logits = adversarial_loss(self.forward, x, x_adv.contiguous(memory_format=torch.channels_last),
+                                                    y, cfg, self.criterion)
+                else:
+                    logits = self.forward(x)
+                    loss = self.criterion(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
