@@ -1,4 +1,4 @@
-"""MedRDF Viewer: robust, retrain-less diagnosis of chest radiographs.
+"""MedRDF Viewer: diagnosis of chest radiographs with MedRDF, flagged ACCEPT or RE-EVALUATE.
 
 The public scripting API is re-exported here lazily, so that ``import medrdf_gui`` stays cheap (no torch, no
 pydicom) for tools that only need the version string:

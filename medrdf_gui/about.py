@@ -17,8 +17,10 @@ from ._version import __version__
 APP_NAME = "MedRDF Viewer"
 DISCLAIMER = ("Research tool, not a medical device. Its diagnoses and maps must not be used for clinical "
               "decisions.")
-SUMMARY = ("Robust, retrain-less diagnosis of radiographs with MedRDF: many noisy, denoised copies of the image "
-           "are classified, a majority vote decides, and the Robust Metric says whether to trust the vote.")
+SUMMARY = ("Diagnosis of radiographs with MedRDF (Xu, Zhang, Zhang 2021): many noisy, denoised copies of the "
+           "image are classified, a majority vote decides, and the flag says ACCEPT only when the vote is decisive "
+           "and no alert stands. The protection against deliberate perturbations is what was measured for each "
+           "model (below); the standard models have almost none at 8/255.")
 APP_LICENCE = "MIT"
 
 
