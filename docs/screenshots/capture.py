@@ -29,6 +29,9 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_IMAGE = paths.data_dir() / "dicom" / "cxr_cr_mono2_jpeg_baseline_siim_pa_ptx.dcm"
 # a dermatoscopic photograph (derma7's 224 px test copy): no header to warn, only the scope check can object
 OUT_OF_SCOPE_IMAGE = paths.data_dir() / "derma7" / "test_224" / "akiec" / "ISIC_0026040.jpg"
+# AG-Sononet-16's gate maps: the shipped derma7 model on a dermatoscopic photograph of its own test split
+GATES_MODEL = "derma7-agsononet16"
+GATES_IMAGE = paths.data_dir() / "derma7" / "test_224" / "mel" / "ISIC_0024400.jpg"
 # a normal adult film the default model gets right, which the attacked screenshot perturbs
 ATTACK_SOURCE = paths.data_dir() / "cxr3" / "test" / "normal" / "Normal-10001.png"
 
@@ -116,6 +119,25 @@ def capture_attacked(window: MainWindow, image: Path, out: Path) -> None:
     window.grab().save(str(out / "main-window-attacked.png"))
 
 
+def capture_gate_maps(window: MainWindow, out: Path) -> None:
+    """``main-window-gate-maps.png``: the attention-maps page of an attention-gated model, its own gates below
+    the Grad-CAM pair."""
+    if not window.settings_panel.set_model_reference(GATES_MODEL):
+        raise SystemExit(f"model {GATES_MODEL} cannot be used")
+    window.settings_panel.set_settings(RobustSettings(n=1000, seed=0))
+    window.viewer_tabs.setCurrentIndex(0)
+    window.open_path(GATES_IMAGE)
+    wait(300)
+    window.analysis_dock.raise_()
+    window.analyze()
+    wait_until(lambda: not window.controller.is_running, timeout_ms=900_000)
+    wait(300)
+    window.actions.show_maps.trigger()
+    wait(400)
+    window.grab().save(str(out / "main-window-gate-maps.png"))
+    window.viewer_tabs.setCurrentIndex(0)
+
+
 def update_readme(readme: Path, note: str) -> None:
     text = readme.read_text(encoding="utf-8")
     start, end = text.find(MODEL_NOTE_START), text.find(MODEL_NOTE_END)
@@ -136,6 +158,8 @@ def main() -> int:
                         help="only main-window-attacked.png (the others take minutes on a CPU)")
     parser.add_argument("--only-settings", action="store_true",
                         help="only main-window-settings.png and main-window-caution.png (no analysis; seconds)")
+    parser.add_argument("--only-gates", action="store_true",
+                        help=f"only main-window-gate-maps.png ({GATES_MODEL}'s gate maps; a minute)")
     args = parser.parse_args()
     app = application()
     scratch = Path(tempfile.mkdtemp(prefix="medrdf-shots-"))
@@ -149,6 +173,11 @@ def main() -> int:
     window.show()
     wait(300)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only_gates:
+        capture_gate_maps(window, args.out)
+        window.close()
+        app.quit()
+        return 0
     if args.only_attacked:
         capture_attacked(window, attacked_png(reference, ATTACK_SOURCE, scratch), args.out)
         print(window.results_panel.result.reason() if window.results_panel.result else "no result")
@@ -205,6 +234,8 @@ def main() -> int:
         capture_out_of_scope(window, args.out_of_scope_image, args.out)
     if trained and ATTACK_SOURCE.is_file():
         capture_attacked(window, attacked_png(reference, ATTACK_SOURCE, scratch), args.out)
+    if (paths.models_dir() / f"{GATES_MODEL}.json").is_file() and GATES_IMAGE.is_file():
+        capture_gate_maps(window, args.out)
     if (args.out / "README.md").is_file():
         update_readme(args.out / "README.md", model_note(trained, settings))
     print(f"model: {reference} ({'trained' if trained else 'UNTRAINED test model'})")
