@@ -15,6 +15,15 @@ both runs drew (adaptive sampling may stop them at different points), verdicts i
 
 ``--out FILE`` keeps one JSON line per image and resumes from it; ``--limit N`` takes the first N images of each
 class (sorted), for a quicker partial check.
+
+``--precision int8`` (OpenVINO only; needs ``pip install nncf``, which the app does not) measures post-training
+int8 quantization before anything of it is built into the app: NNCF's default (mixed) preset quantizes the
+exported graph, calibrated on ``--calibration`` images of the model's *training* split (default 300, class-
+balanced) as the vote sees them: each image once through the settings' noise and denoiser. An int8 model would
+ship only if it passed the gate here, and then as a file made offline (calibration needs training images, which
+a workstation does not have).
+
+    python scripts/check_backend_agreement.py ../shared/data/cxr3/test --backend openvino --precision int8
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ import torch
 from medrdf_gui.modelzoo import load_model
 from medrdf_gui.robust import robust_predict
 from medrdf_gui.robust.backends import Classifier, TorchClassifier, select_classifier
+from medrdf_gui.robust.denoise import make_denoiser
+from medrdf_gui.robust.noise import make_noise
 from medrdf_gui.robust.settings import APP_DEFAULTS, DENOISERS, NOISES, SAMPLING
 from medrdf_gui.training.data import IMAGE_SUFFIXES
 
@@ -83,7 +94,8 @@ def main() -> int:
     ap.add_argument("split_dir", type=Path)
     ap.add_argument("--model", default="cxr3-resnet18")
     ap.add_argument("--backend", default="openvino", choices=("torch", "onnxruntime", "openvino"))
-    ap.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    ap.add_argument("--precision", default="bf16", choices=("fp32", "bf16", "int8"))
+    ap.add_argument("--calibration", type=int, default=300, help="int8: training images to calibrate on")
     d = APP_DEFAULTS
     ap.add_argument("--noise", choices=NOISES, default=d.noise)
     ap.add_argument("--sigma", type=float, default=d.sigma)
@@ -101,7 +113,31 @@ def main() -> int:
     settings = d.with_(noise=args.noise, sigma=args.sigma, denoiser=args.denoiser, kernel=args.kernel, n=args.n,
                        sampling=args.sampling, batch_size=args.batch_size, device="cpu").validate()
     shape = (model.card.channels, *model.card.input_size)
-    candidate = select_classifier(model, torch.device("cpu"), args.backend, args.precision, shape)
+    if args.precision == "int8":
+        if args.backend != "openvino":
+            ap.error("int8 is measured with --backend openvino only")
+        train = split_images(args.split_dir.parent / "train", None)
+        per_class = {}
+        for path in train:
+            per_class.setdefault(path.parent.name, []).append(path)
+        take = max(1, args.calibration // len(per_class))
+        generator = torch.Generator().manual_seed(args.seed)
+        calibration = [paths[i] for paths in per_class.values()
+                       for i in torch.randperm(len(paths), generator=generator)[:take].tolist()]
+        from bench_backends import OpenVINOInt8  # scripts/ is on sys.path when this script runs
+
+        noise, denoise = make_noise(settings.noise, settings.sigma), make_denoiser(settings.denoiser, settings.kernel)
+        noise_generator = torch.Generator().manual_seed(args.seed)
+        samples = torch.cat([denoise(noise(model.input_tensor(path), noise_generator)) for path in calibration])
+        start = time.perf_counter()
+        candidate = OpenVINOInt8(model.module, shape, samples)
+        if not candidate.ran & {"i8", "u8"}:
+            print(f"OpenVINO ran the quantized model in {sorted(candidate.ran)}, not int8", file=sys.stderr)
+            return 2
+        print(f"int8: quantized in {time.perf_counter() - start:.0f} s on {len(calibration)} training images; "
+              f"convolutions run in {', '.join(sorted(candidate.ran))}", file=sys.stderr)
+    else:
+        candidate = select_classifier(model, torch.device("cpu"), args.backend, args.precision, shape)
     if (candidate.backend, candidate.precision) != (args.backend, args.precision):
         print(f"{args.backend} {args.precision} is not available here (got {candidate.label}); see the log.",
               file=sys.stderr)
