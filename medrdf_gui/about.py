@@ -19,8 +19,8 @@ DISCLAIMER = ("Research tool, not a medical device. Its diagnoses and maps must 
               "decisions.")
 SUMMARY = ("Diagnosis of radiographs with MedRDF (Xu, Zhang, Zhang 2021): many noisy, denoised copies of the "
            "image are classified, a majority vote decides, and the flag says ACCEPT only when the vote is decisive "
-           "and no alert stands. The protection against deliberate perturbations is what was measured for each "
-           "model (below); the standard models have almost none at 8/255.")
+           "and no alert stands. Its protection against deliberate perturbations is only what was measured for "
+           "each model, listed with the models; the standard models have almost none at 8/255.")
 APP_LICENCE = "MIT"
 
 
