@@ -74,16 +74,21 @@ def model_note(trained: bool, settings: RobustSettings) -> str:
             f"`models/{DEFAULT_MODEL}.json` exists, `capture.py` uses it with n = 1,000 instead.")
 
 
-def capture_out_of_scope(window: MainWindow, image: Path, out: Path) -> None:
-    """``main-window-out-of-scope.png``: an image unlike the model's training data, which the results panel
-    reports as outside the model's scope instead of as a diagnosis."""
+def analyse(window: MainWindow, image: Path, timeout_ms: int = 120_000) -> None:
+    """Open ``image`` on the image tab, run the analysis at the panel's settings and wait for its result."""
     window.viewer_tabs.setCurrentIndex(0)
     window.open_path(image)
     wait(300)
     window.analysis_dock.raise_()
     window.analyze()
-    wait_until(lambda: not window.controller.is_running)
+    wait_until(lambda: not window.controller.is_running, timeout_ms=timeout_ms)
     wait(300)
+
+
+def capture_out_of_scope(window: MainWindow, image: Path, out: Path) -> None:
+    """``main-window-out-of-scope.png``: an image unlike the model's training data, which the results panel
+    reports as outside the model's scope instead of as a diagnosis."""
+    analyse(window, image)
     window.grab().save(str(out / "main-window-out-of-scope.png"))
 
 
@@ -109,13 +114,7 @@ def attacked_png(reference: str, source: Path, scratch: Path) -> Path:
 
 def capture_attacked(window: MainWindow, image: Path, out: Path) -> None:
     """``main-window-attacked.png``: a film perturbed against the model, analysed at the app's settings."""
-    window.viewer_tabs.setCurrentIndex(0)
-    window.open_path(image)
-    wait(300)
-    window.analysis_dock.raise_()
-    window.analyze()
-    wait_until(lambda: not window.controller.is_running, timeout_ms=900_000)
-    wait(300)
+    analyse(window, image, timeout_ms=900_000)
     window.grab().save(str(out / "main-window-attacked.png"))
 
 
@@ -125,13 +124,7 @@ def capture_gate_maps(window: MainWindow, out: Path) -> None:
     if not window.settings_panel.set_model_reference(GATES_MODEL):
         raise SystemExit(f"model {GATES_MODEL} cannot be used")
     window.settings_panel.set_settings(RobustSettings(n=1000, seed=0))
-    window.viewer_tabs.setCurrentIndex(0)
-    window.open_path(GATES_IMAGE)
-    wait(300)
-    window.analysis_dock.raise_()
-    window.analyze()
-    wait_until(lambda: not window.controller.is_running, timeout_ms=900_000)
-    wait(300)
+    analyse(window, GATES_IMAGE, timeout_ms=900_000)
     window.actions.show_maps.trigger()
     wait(400)
     window.grab().save(str(out / "main-window-gate-maps.png"))
