@@ -89,6 +89,33 @@ def compare(model, path: Path, settings, reference: Classifier, candidate: Class
     }
 
 
+def int8_classifier(model, settings, train_dir: Path, images: int, seed: int) -> Classifier | None:
+    """The model quantized to int8 (bench_backends.OpenVINOInt8), calibrated on ``images`` class-balanced training
+    images, each once through the settings' noise and denoiser; None (said on stderr) when OpenVINO did not run
+    it in int8."""
+    from bench_backends import OpenVINOInt8  # scripts/ is on sys.path when this script runs
+
+    per_class: dict[str, list[Path]] = {}
+    for path in split_images(train_dir, None):
+        per_class.setdefault(path.parent.name, []).append(path)
+    take = max(1, images // len(per_class))
+    generator = torch.Generator().manual_seed(seed)
+    calibration = [paths[i] for paths in per_class.values()
+                   for i in torch.randperm(len(paths), generator=generator)[:take].tolist()]
+    noise, denoise = make_noise(settings.noise, settings.sigma), make_denoiser(settings.denoiser, settings.kernel)
+    noise_generator = torch.Generator().manual_seed(seed)
+    samples = torch.cat([denoise(noise(model.input_tensor(path), noise_generator)) for path in calibration])
+    start = time.perf_counter()
+    shape = (model.card.channels, *model.card.input_size)
+    candidate = OpenVINOInt8(model.module, shape, samples)
+    if not candidate.ran & {"i8", "u8"}:
+        print(f"OpenVINO ran the quantized model in {sorted(candidate.ran)}, not int8", file=sys.stderr)
+        return None
+    print(f"int8: quantized in {time.perf_counter() - start:.0f} s on {len(calibration)} training images; "
+          f"convolutions run in {', '.join(sorted(candidate.ran))}", file=sys.stderr)
+    return candidate
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("split_dir", type=Path)
@@ -116,26 +143,9 @@ def main() -> int:
     if args.precision == "int8":
         if args.backend != "openvino":
             ap.error("int8 is measured with --backend openvino only")
-        train = split_images(args.split_dir.parent / "train", None)
-        per_class = {}
-        for path in train:
-            per_class.setdefault(path.parent.name, []).append(path)
-        take = max(1, args.calibration // len(per_class))
-        generator = torch.Generator().manual_seed(args.seed)
-        calibration = [paths[i] for paths in per_class.values()
-                       for i in torch.randperm(len(paths), generator=generator)[:take].tolist()]
-        from bench_backends import OpenVINOInt8  # scripts/ is on sys.path when this script runs
-
-        noise, denoise = make_noise(settings.noise, settings.sigma), make_denoiser(settings.denoiser, settings.kernel)
-        noise_generator = torch.Generator().manual_seed(args.seed)
-        samples = torch.cat([denoise(noise(model.input_tensor(path), noise_generator)) for path in calibration])
-        start = time.perf_counter()
-        candidate = OpenVINOInt8(model.module, shape, samples)
-        if not candidate.ran & {"i8", "u8"}:
-            print(f"OpenVINO ran the quantized model in {sorted(candidate.ran)}, not int8", file=sys.stderr)
+        candidate = int8_classifier(model, settings, args.split_dir.parent / "train", args.calibration, args.seed)
+        if candidate is None:
             return 2
-        print(f"int8: quantized in {time.perf_counter() - start:.0f} s on {len(calibration)} training images; "
-              f"convolutions run in {', '.join(sorted(candidate.ran))}", file=sys.stderr)
     else:
         candidate = select_classifier(model, torch.device("cpu"), args.backend, args.precision, shape)
     if (candidate.backend, candidate.precision) != (args.backend, args.precision):

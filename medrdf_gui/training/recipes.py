@@ -143,8 +143,8 @@ for _method in ("trades", "mart"):
 # cxr3's TRADES and MART candidates run at 160 px rather than 128 (the FGSM-AT model's 128 px cost natural
 # accuracy: 86.8 % on test against the issue's 95 %) and in bf16 autocast: on this project's Xeon (AMX,
 # avx512_bf16) one TRADES-sized step at batch 64 took 1.9 s against 5.0 s in fp32 on one core (2.6×,
-# scripts/bench_train_precision.py), which brings
-# 15 epochs at 160 px inside one session. Validation and the held-out PGD check stay fp32.
+# scripts/bench_train_precision.py), which brings 15 epochs at 160 px inside one session. Validation and the
+# held-out PGD check stay fp32.
 for _method in ("trades", "mart"):
     RECIPES[f"cxr3-resnet18-at-{_method}"] = replace(RECIPES[f"cxr3-resnet18-at-{_method}"], input_size=160,
                                                      stages=((15, 160),), precision="bf16")

@@ -7,13 +7,13 @@ every epoch. Model selection uses the validation split only; the test split is t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import math
 import platform
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
