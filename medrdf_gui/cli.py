@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy under attack of the base model and MedRDF (the paper's TABLE III)")
     e.add_argument("--data", type=Path, required=True, help="a split folder with one sub-folder per class, e.g. ../shared/data/cxr3/test")
-    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1/2/5/7, pgd7/20/100, cw, pgd100-squeeze (aware of the squeezing detector), pgd100-aware (of every image alert: scope and squeezing), square, spsa, rays, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, autoattack-rand")
+    e.add_argument("--attacks", default="fgsm,pgd20,cw", help="comma-separated: fgsm, ifgsm1, ifgsm2, ifgsm5, ifgsm7, pgd7, pgd20, pgd100, cw, pgd100-squeeze (aware of the squeezing detector), pgd100-aware (of every image alert: scope and squeezing), square, spsa, rays, autoattack, eot-pgd, eot-pgd-small, eot-pgd-smooth, eot-pgd-strong, eot-pgd-aware (EOT through the vote and aware of every alert), autoattack-rand")
     e.add_argument("--noises", default="salt-pepper", help="comma-separated noises for the MedRDF rows")
     e.add_argument("--denoisers", default="median", help="comma-separated denoisers for the MedRDF rows")
     e.add_argument("--defences", default=None,
@@ -850,9 +850,16 @@ def cmd_tables(args: argparse.Namespace) -> int:
         out += ["TABLE IX (shares in % of each test set)", "", tables.markdown(*tables.table_ix(records, args.row, attacks)), ""]
     if "flips" in kinds:
         f = tables.silent_flips(records, args.row, attacks)
-        out += [f"Silent flips, worst attack per image ({', '.join(a for a in attacks if a != tables.NATURAL)}), "
-                f"{f.images} images: {f.silent:.1f} % silent (wrong and ACCEPT), {f.wrong:.1f} % wrong under some "
-                f"attack; clean: {f.clean_correct_accepted:.1f} % correct and ACCEPT.", ""]
+        attacked = [a for a in attacks if a != tables.NATURAL]
+        if not f.images:
+            out += [f"Silent flips: no image has a record for natural and every attack listed ({', '.join(attacks)}).", ""]
+        elif not attacked:
+            out += [f"Silent flips: no attack in these records; clean, {f.images} images: "
+                    f"{f.clean_correct_accepted:.1f} % correct and ACCEPT.", ""]
+        else:
+            out += [f"Silent flips, worst attack per image ({', '.join(attacked)}), {f.images} images: {f.silent:.1f} % "
+                    f"silent (wrong and ACCEPT), {f.wrong:.1f} % wrong under some attack; clean: "
+                    f"{f.clean_correct_accepted:.1f} % correct and ACCEPT.", ""]
     if "alerts" in kinds:
         out += ["Alerts as detectors: % of wrong attacked diagnoses flagged (count), false alarms on clean correct "
                 "images", "", tables.markdown(*tables.alert_detection(records, args.row, attacks)), ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -229,3 +230,12 @@ def test_tables_rebuild_the_flag_tables_from_evaluation_records(capsys, tmp_path
     assert code == 2 and "carry the final flag" in err
     code, _, err = _run(capsys, "tables", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "No such records file" in err
+
+
+def test_evaluate_help_names_every_attack_the_registry_has() -> None:
+    from medrdf_gui.attacks.registry import ATTACKS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    text = sub.choices["evaluate"].format_help().replace("\n", " ")
+    missing = [name for name in ATTACKS if name != "natural" and name not in text.replace(" ", "")]
+    assert not missing, f"evaluate --help does not name: {missing}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,13 @@ def test_silent_flips_are_worst_case_per_image_over_complete_images() -> None:
     assert flips.clean_correct_accepted == pytest.approx(200 / 3)  # a and c
     by_rm = tables.silent_flips(RECORDS, ROW, ["natural", "pgd", "cw"], rule="rm_verdict")
     assert by_rm.silent == pytest.approx(100 / 3)
+
+
+def test_silent_flips_on_clean_records_alone_measure_the_clean_figure_only() -> None:
+    natural = [r for r in RECORDS if r["attack"] == "natural"]
+    flips = tables.silent_flips(natural, ROW, ["natural"])
+    assert flips.images == 4 and flips.clean_correct_accepted == pytest.approx(50.0)  # a and c of a, b, c, d
+    assert math.isnan(flips.silent) and math.isnan(flips.wrong)  # no attack ran: no figure, not 0 %
 
 
 def test_alert_detection_counts_catches_and_false_alarms() -> None:

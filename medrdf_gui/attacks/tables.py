@@ -104,13 +104,14 @@ def table_ix(records: list[dict], row: str, attacks: list[str]) -> tuple[list[st
 @dataclass(frozen=True)
 class SilentFlips:
     images: int  # images with a record for every listed attack and for natural
-    silent: float  # % of images some attack flipped silently (wrong and ACCEPT), worst case per image
-    wrong: float  # % of images some attack made wrong (flagged or not)
+    silent: float  # % of images some attack flipped silently (wrong and ACCEPT), worst case per image; NaN without attacks
+    wrong: float  # % of images some attack made wrong (flagged or not); NaN without attacks
     clean_correct_accepted: float  # % of the same images correct and ACCEPT without attack
 
 
 def silent_flips(records: list[dict], row: str, attacks: list[str], rule: str = "verdict") -> SilentFlips:
-    """Worst case per image over ``attacks`` (natural excluded from the attacks, used for the clean figure)."""
+    """Worst case per image over ``attacks`` (natural excluded from the attacks, used for the clean figure). With no
+    attack listed, only the clean figure is measured: ``silent`` and ``wrong`` are NaN, never a made-up 0."""
     per_image: dict[str, dict[str, dict]] = defaultdict(dict)
     for rec in records:
         if rec["row"] == row and _flagged(rec):
@@ -118,11 +119,13 @@ def silent_flips(records: list[dict], row: str, attacks: list[str], rule: str = 
     attacked = [a for a in attacks if a != NATURAL]
     complete = [recs for recs in per_image.values() if NATURAL in recs and all(a in recs for a in attacked)]
     n = len(complete)
-    if n == 0 or not attacked:
-        return SilentFlips(n, 0.0, 0.0, 0.0)
+    if n == 0:
+        return SilentFlips(0, float("nan"), float("nan"), float("nan"))
+    clean = sum(recs[NATURAL]["correct"] and recs[NATURAL][rule] == "accept" for recs in complete)
+    if not attacked:
+        return SilentFlips(n, float("nan"), float("nan"), 100.0 * clean / n)
     silent = sum(any(not recs[a]["correct"] and recs[a][rule] == "accept" for a in attacked) for recs in complete)
     wrong = sum(any(not recs[a]["correct"] for a in attacked) for recs in complete)
-    clean = sum(recs[NATURAL]["correct"] and recs[NATURAL][rule] == "accept" for recs in complete)
     return SilentFlips(n, 100.0 * silent / n, 100.0 * wrong / n, 100.0 * clean / n)
 
 
