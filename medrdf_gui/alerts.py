@@ -24,8 +24,8 @@ UNVALIDATED_SETTING = "unvalidated-setting"  # the noise/denoiser was not valida
 ORDER = (BASE_DISAGREEMENT, SQUEEZE, OUT_OF_SCOPE, NOT_CHEST_RADIOGRAPH, DAMAGED_IMAGE, UNVALIDATED_SETTING)
 
 TITLES = {
-    BASE_DISAGREEMENT: "Possible adversarial input",
-    SQUEEZE: "Possible adversarial input (unstable answer)",
+    BASE_DISAGREEMENT: "Base model and defended vote disagree",
+    SQUEEZE: "Answer unstable under squeezing",
     OUT_OF_SCOPE: "Outside the model's scope",
     NOT_CHEST_RADIOGRAPH: "Not a chest radiograph",
     DAMAGED_IMAGE: "Damaged image",

@@ -49,7 +49,7 @@ class ViewerActions:
                                         "Show patient and study identifiers (hidden by default)", checkable=True)
 
         self.analyze = _action(parent, "&Analyze", "analyze", ("F5", "Ctrl+Return"),
-                               "Run the MedRDF robust analysis on the shown image")
+                               "Run the MedRDF analysis (a vote over noisy, denoised copies) on the shown image")
         self.cancel = _action(parent, "&Cancel analysis", "cancel", ("Esc",), "Stop the running analysis")
         self.cancel.setIconText("Cancel")
         self.export_report = _action(parent, "&Export report…", "report", ("Ctrl+E",),

@@ -447,7 +447,7 @@ class MainWindow(QMainWindow):
             return NO_MODEL_TEXT
         if self.study is None:
             return "Open an image, then press Analyze."
-        return "Press Analyze to run the MedRDF robust analysis on this image."
+        return "Press Analyze to run the MedRDF analysis (a vote over noisy, denoised copies) on this image."
 
     # State ----------------------------------------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ class AnalysisFlow(QObject):
         error = w.settings_panel.validation_error()
         if error:
             return False, f"Fix the settings first: {error}"
-        return True, "Run the MedRDF robust analysis on the shown image (F5)"
+        return True, "Run the MedRDF analysis (a vote over noisy, denoised copies) on the shown image (F5)"
 
     def analyze(self) -> bool:
         w = self.w
