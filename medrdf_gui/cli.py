@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("--dataset", default=None, help="data set folder (default: the one the card says it was trained on)")
     df.add_argument("--rate", type=float, default=0.05, help="share of validation images flagged (default 0.05)")
     df.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    df.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
     sc = sub.add_parser("scope", help="the out-of-scope detector of a model (statistics and threshold in its card)")
     scope_sub = sc.add_subparsers(dest="scope_command", required=True)
@@ -648,8 +649,12 @@ def cmd_scope(args: argparse.Namespace) -> int:
 
 
 def cmd_detector(args: argparse.Namespace) -> int:
+    import torch
+
     from .robust.squeeze import describe, fit_detector
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, root = _fit_target(args, ("val",))
     command = shlex.join(["medrdf", "detector", "fit", model.name, "--rate", f"{args.rate:g}",
                           *(["--dataset", args.dataset] if args.dataset else [])])
