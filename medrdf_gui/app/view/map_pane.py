@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QWidget
 
@@ -40,6 +40,12 @@ class MapPane(ZoomableView):
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
         self.setToolTip("Wheel: zoom both maps · left-drag: pan both")
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """The same for every pane, whatever its scene: a graphics view's own hint follows its scene's size, which
+        gave the Grad-CAM row a third of the height of the gate row below it; the layout's stretch shares the
+        room out instead."""
+        return QSize(240, 240)
 
     # State --------------------------------------------------------------------------------------------------------
 
