@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--defences", default=None,
                    help="comma-separated NOISE+DENOISER rows in place of every --noises × --denoisers pair, e.g. "
                         "salt-pepper+median,resize-pad+none (resize-pad+none is Xie et al.'s Random R-P)")
+    e.add_argument("--sigmas", default=None,
+                   help="comma-separated noise levels: every MedRDF row at each of them, named with its σ (the "
+                        "paper's TABLE I: --sigmas 0.05,0.1,0.15,0.2,0.25,0.3); transferred attacks are crafted "
+                        "once and shared, adaptive ones run per row. Default: one row per pair at --sigma")
     e.add_argument("--eps", type=float, default=8.0, help="L∞ budget in 1/255 units (default 8)")
     e.add_argument("--limit", type=int, default=None, help="number of images (class-balanced, first in sorted order)")
     e.add_argument("--out", type=Path, required=True, help="folder for records.jsonl (resumable), table.csv and table.md")
@@ -690,9 +694,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         settings = RobustSettings(sigma=args.sigma, kernel=args.kernel, n=args.n, alpha=args.alpha,
                                   threshold=args.threshold, batch_size=args.batch_size, device=args.device,
                                   sampling=args.sampling, backend=args.backend, precision=args.precision).validate()
-        defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma, pairs)
-        for d in defences:  # refuse a bad size now, not hours into the run
-            settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel).validate()
+        sigmas = None
+        if args.sigmas:
+            try:
+                sigmas = [float(v) for v in args.sigmas.split(",") if v.strip()]
+            except ValueError:
+                raise CliError(f"--sigmas takes numbers separated by commas, not {args.sigmas!r}.", EXIT_USAGE) from None
+        defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma, pairs, sigmas)
+        for d in defences:  # refuse a bad size or level now, not hours into the run
+            settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel,
+                           sigma=settings.sigma if d.sigma is None else d.sigma).validate()
         device = resolve_device(settings.device)
         model = load_model(args.model or DEFAULT_MODEL, device=device)
     except (ValueError, SettingsError, EngineError, ModelNotFoundError) as exc:

@@ -322,3 +322,32 @@ def test_random_rp_row_votes_over_resize_pad_and_records_the_single_draw_share(t
         assert "ood_score" in r  # None: the tiny model has no scope statistics
         if r["correct"]:
             assert r["p_label"] > 0.5  # a vote that passed names the class most copies named
+
+
+def test_rows_at_several_noise_levels_share_the_transferred_attack(tmp_path: Path, tiny_model, data_dir: Path) -> None:
+    """TABLE I's layout: one run, one MedRDF row per σ, named with it; each row votes (and its adaptive attack
+    aims) at its own σ; the transferred image is crafted once for all rows; the run refuses another σ set."""
+    from medrdf_gui.attacks.evaluate import Evaluation, parse_defences
+    from medrdf_gui.robust import RobustSettings
+
+    defences = parse_defences(["salt-pepper"], ["median"], sigmas=[0.05, 0.3])
+    assert [d.row for d in defences] == ["MedRDF salt-pepper σ 0.05 + MF", "MedRDF salt-pepper σ 0.3 + MF"]
+    settings = RobustSettings(n=20, batch_size=20, device="cpu")
+    ev = Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm,eot-pgd-small"), defences, settings,
+                    EPS, tmp_path, limit=2, seed=0)
+    assert [ev._row_settings(d).sigma for d in defences] == [0.05, 0.3]
+    ev.run()
+    recs = _records(tmp_path / "records.jsonl")
+    assert len(recs) == 2 * (3 + 3 + 2)  # natural and fgsm: base + two rows; adaptive: the two rows
+    for (f, attack, row), rec in recs.items():
+        if row != "Base model":
+            assert rec["sigma"] == (0.05 if "0.05" in row else 0.3)
+    for f in {k[0] for k in recs}:  # the transferred image is the same for both rows
+        assert recs[(f, "fgsm", defences[0].row)]["linf"] == recs[(f, "fgsm", defences[1].row)]["linf"]
+    assert json.loads((tmp_path / "run.json").read_text())["sigma"] == [0.05, 0.3]
+    entries = ev.robustness_entries()
+    assert sorted(e.get("sigma", -1) for e in entries) == [-1, 0.05, 0.3]
+    with pytest.raises(ValueError, match="another run"):
+        Evaluation(tiny_model, data_dir / "cxr3" / "test", parse_attacks("fgsm"),
+                   parse_defences(["salt-pepper"], ["median"], sigmas=[0.1]), settings, EPS, tmp_path, limit=2)
+    assert parse_defences(["salt-pepper"], ["median"])[0].row == "MedRDF salt-pepper + MF"  # without σ: as before

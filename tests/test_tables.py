@@ -112,3 +112,34 @@ def test_score_table_gives_quartiles_and_shares_above_the_threshold() -> None:
     assert header[-2:] == ["> 2.5: all", "> 2.5: wrong ones"]
     assert rows == [["pgd", "4", "2", "3", "3", "9", "50.0 (4)", "50.0 (2)"]]
     assert tables.score_table(recs, ROW, ["pgd"], "ood_score")[0][-1] == "max"  # no threshold: no shares
+
+
+def test_sigma_eps_table_is_table_i_with_each_columns_envelope() -> None:
+    def r(file: str, attack: str, correct: bool, sigma: float | None) -> dict:
+        row = "Base model" if sigma is None else f"MedRDF salt-pepper σ {sigma:g} + MF"
+        return {"file": file, "attack": attack, "row": row, "label": 0, "correct": correct, "sigma": sigma}
+
+    def run(outcomes: dict[tuple[str, float | None], list[bool]]) -> list[dict]:
+        recs = []
+        for (attack, sigma), correct in outcomes.items():
+            recs += [r(f"img{i}", attack, c, sigma) for i, c in enumerate(correct)]
+        return recs
+
+    ok, five = [True] * 5, [True] * 4 + [False]  # 100 % and 80 %
+    eps2 = run({("natural", None): ok, ("pgd100", None): five, ("natural", 0.1): ok, ("pgd100", 0.1): ok,
+                ("natural", 0.3): five, ("pgd100", 0.3): five})
+    eps8 = run({("natural", None): ok, ("pgd100", None): [False] * 5, ("natural", 0.1): ok,
+                ("pgd100", 0.1): five, ("eot", 0.1): [True, True, True, False, False],
+                ("natural", 0.3): five, ("pgd100", 0.3): five})
+    header, lines, envelopes = tables.sigma_eps_table([(8.0, eps8), (2.0, eps2)])
+    assert header == ["ε", "Base model", "σ = 0.1", "σ = 0.3"]
+    assert lines[0] == ["0 (natural)", "100.0 (5)", "100.0 (5)", "80.0 (5)"]
+    assert lines[1] == ["2/255", "80.0 (5)", "100.0 (5)", "80.0 (5)"]
+    # ε = 8: σ 0.1 has pgd100 only in both runs, so its worst case is pgd100's 80 %; eot is not shared
+    assert lines[2] == ["8/255", "0.0 (5)", "80.0 (5)", "80.0 (5)"]
+    by_row = {e["row"]: e for e in envelopes}
+    assert by_row["Base model"]["epsilon"] == 2.0 and by_row["Base model"]["first_below"]["epsilon"] == 8.0
+    assert by_row["MedRDF salt-pepper σ 0.1 + MF"]["epsilon"] == 8.0
+    assert by_row["MedRDF salt-pepper σ 0.1 + MF"]["first_below"] is None
+    _, only_eot, _ = tables.sigma_eps_table([(8.0, eps8)], attacks=["eot"])
+    assert only_eot[1][2] == "60.0 (5)" and only_eot[1][1] == "—"  # the base model has no eot records

@@ -37,18 +37,22 @@ WORST_CASE = "Worst case"
 
 @dataclass(frozen=True)
 class Defence:
-    """One MedRDF row: a noise and a denoiser with its size (median window, or smoothing σ in pixels)."""
+    """One MedRDF row: a noise and a denoiser with its size (median window, or smoothing σ in pixels), and the
+    noise level when the row sets its own (the paper's TABLE I puts several σ side by side; ``None``: the run's
+    σ, and the row keeps the name it had before rows could differ in σ)."""
 
     noise: str
     denoiser: str
     kernel: float = 3
+    sigma: float | None = None
 
     @property
     def row(self) -> str:
-        if (self.noise, self.denoiser) == ("resize-pad", "none"):
+        if (self.noise, self.denoiser) == ("resize-pad", "none") and self.sigma is None:
             return RANDOM_RP_ROW
         short = {"none": "none", "gaussian": "GS", "median": "MF"}[self.denoiser]
-        return f"MedRDF {self.noise} + {short}"
+        level = "" if self.sigma is None else f" σ {self.sigma:g}"
+        return f"MedRDF {self.noise}{level} + {short}"
 
 
 def balanced_files(split_dir: Path, classes: list[str], limit: int | None) -> list[tuple[Path, int]]:
@@ -85,8 +89,9 @@ class Evaluation:
         """What the records depend on beyond the file, attack and row they are keyed by: resuming into records of
         another model, budget or vote would mix two experiments in one table without a trace."""
         s = self.settings
+        own = sorted({d.sigma for d in self.defences if d.sigma is not None})
         return {"model": self.model.name, "weights_sha256": self.model.sha256, "data": self.split_name,
-                "epsilon": round(self.eps * 255, 6), "sigma": s.sigma, "kernel": s.kernel, "n": s.n,
+                "epsilon": round(self.eps * 255, 6), "sigma": own or s.sigma, "kernel": s.kernel, "n": s.n,
                 "sampling": s.sampling, "alpha": s.alpha, "seed": self.seed}
 
     def _check_run(self, path: Path) -> None:
@@ -114,7 +119,11 @@ class Evaluation:
 
     def _row_settings(self, defence: Defence) -> RobustSettings:
         """The settings of one MedRDF row: what its adaptive attack targets and what its vote runs with."""
-        return self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel)
+        return self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel,
+                                   sigma=self.sigma_of(defence))
+
+    def sigma_of(self, defence: Defence) -> float:
+        return self.settings.sigma if defence.sigma is None else defence.sigma
 
     def _record_defence(self, path: Path, label: int, attack: AttackSpec, defence: Defence, x_adv: torch.Tensor,
                         linf: float, seed: int) -> None:
@@ -124,7 +133,7 @@ class Evaluation:
         # RM, the paper's rule, the final flag with its alert codes, and the base model on the same image
         self._record({"file": path.name, "label": label, "attack": attack.name, "row": defence.row,
                       "correct": (not r.abstained) and r.label == label, "abstained": r.abstained, "linf": linf,
-                      "kernel": defence.kernel, "n_used": r.n_used, "pred": r.label, "rm": r.rm,
+                      "kernel": defence.kernel, "sigma": self.sigma_of(defence), "n_used": r.n_used, "pred": r.label, "rm": r.rm,
                       "rm_verdict": r.rm_verdict, "verdict": r.verdict, "alerts": [a.code for a in r.alerts],
                       "base_label": r.base_label,
                       "p_label": r.counts.get(self.model.classes[label], 0) / max(r.n_used, 1),
@@ -253,7 +262,7 @@ class Evaluation:
                      "attacks": [a for a in attacks if a != "natural"], "images": images,
                      "data": self.split_name}
             if defence is not None:
-                entry.update({"noise": defence.noise, "sigma": self.settings.sigma, "denoiser": defence.denoiser,
+                entry.update({"noise": defence.noise, "sigma": self.sigma_of(defence), "denoiser": defence.denoiser,
                               "kernel": defence.kernel, "n": self.settings.n, "sampling": self.settings.sampling,
                               "alpha": self.settings.alpha})
             entries.append(entry)
@@ -272,7 +281,7 @@ class Evaluation:
             if any(r is None for r in recs):
                 continue
             entries.append({
-                "noise": defence.noise, "sigma": self.settings.sigma, "denoiser": defence.denoiser,
+                "noise": defence.noise, "sigma": self.sigma_of(defence), "denoiser": defence.denoiser,
                 "kernel": defence.kernel, "natural_accuracy": round(100 * sum(r["correct"] for r in recs) / len(recs), 1),
                 "abstain_rate": round(100 * sum(r["abstained"] for r in recs) / len(recs), 1),
                 "base_accuracy": round(100 * sum(r["correct"] for r in base) / len(base), 1),
@@ -288,6 +297,11 @@ class Evaluation:
         used = [r["n_used"] for r in self.done.values() if r["row"] != BASE_ROW and "n_used" in r]
         mean = f"; {sum(used) / len(used):,.0f} copies per vote on average" if used else ""
         return f"n ≤ {n:,} (adaptive: each vote stops once its verdict is settled{mean})"
+
+    def _sigma_text(self) -> str:
+        if all(d.sigma is None for d in self.defences):
+            return f"σ = {self.settings.sigma}"
+        return "σ as each row names it"
 
     def _denoiser_sizes(self) -> str:
         sizes = {d.denoiser: d.kernel for d in self.defences}
@@ -308,16 +322,18 @@ class Evaluation:
         n_images = len(self.files)
         worst = "; worst case: right under every attack of the row" if WORST_CASE in header else ""
         lines += ["", f"Accuracy in % on {n_images} images (abstain rate in % in brackets for MedRDF rows{worst}); "
-                      f"ε = {self.eps * 255:.0f}/255, σ = {self.settings.sigma}, {self._sampling_text()}, "
+                      f"ε = {self.eps * 255:.0f}/255, {self._sigma_text()}, {self._sampling_text()}, "
                       f"α = {self.settings.alpha}{self._denoiser_sizes()}, model {self.model.name} ({self.model.sha256[:12]}…)."]
         md_path.write_text("\n".join(lines) + "\n")
         return csv_path, md_path
 
 
 def parse_defences(noises: Iterable[str], denoisers: Iterable[str], median_window: int = 3,
-                   smoothing_sigma: float = 1.0, pairs: Iterable[tuple[str, str]] | None = None) -> list[Defence]:
-    """Every (noise, denoiser) pair, or exactly ``pairs`` when given; each denoiser gets its own size, since one
-    number cannot mean both."""
+                   smoothing_sigma: float = 1.0, pairs: Iterable[tuple[str, str]] | None = None,
+                   sigmas: Iterable[float] | None = None) -> list[Defence]:
+    """Every (noise, denoiser) pair, or exactly ``pairs`` when given, at each of ``sigmas`` when given (rows named
+    with their σ; otherwise the run's σ); each denoiser gets its own size, since one number cannot mean both."""
     size = {"median": median_window, "gaussian": smoothing_sigma, "none": 0}
     chosen = list(pairs) if pairs is not None else [(n, d) for n in noises for d in denoisers]
-    return [Defence(n, d, size[d]) for n, d in chosen]
+    levels: list[float | None] = [None] if sigmas is None else list(dict.fromkeys(float(v) for v in sigmas))
+    return [Defence(n, d, size[d], level) for level in levels for n, d in chosen]

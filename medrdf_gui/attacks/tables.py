@@ -245,3 +245,47 @@ def score_table(records: list[dict], row: str, attacks: list[str], field: str,
             cells += [_share(recs, lambda r: r[field] > threshold), _share(wrong, lambda r: r[field] > threshold)]
         rows.append(cells)
     return header, rows
+
+
+def sigma_eps_table(runs: list[tuple[float, list[dict]]], attacks: list[str] | None = None,
+                    balanced: bool = False) -> tuple[list[str], list[list[str]], list[dict]]:
+    """The paper's TABLE I from ``(ε in 1/255, records)`` runs of ``medrdf evaluate --sigmas …``: one line per ε
+    (0 = natural, from the first run), one column per row (the base model, then each MedRDF row by its σ), each
+    cell the worst case per image over ``attacks`` (default: every attack all runs share for that row) with the
+    images counted; plus, per column, the envelope: the largest ε up to which every measured ε kept ≥ 80 %
+    (``modelzoo.card.envelopes``, the rule the card and the settings panel use). Returns header, lines, and the
+    envelope entries."""
+    from ..modelzoo.card import envelopes
+
+    runs = sorted(runs, key=lambda r: r[0])
+    sigma_of: dict[str, float | None] = {}
+    for _, recs in runs:
+        for r in recs:
+            sigma_of.setdefault(r["row"], r.get("sigma"))
+    common = set.intersection(*({r["row"] for r in recs} for _, recs in runs)) if runs else set()
+    columns = sorted(common, key=lambda row: (sigma_of[row] is not None, sigma_of[row] or 0.0, row))
+
+    def row_attacks(row: str) -> list[str]:
+        shared = set.intersection(*({r["attack"] for r in recs if r["row"] == row} for _, recs in runs))
+        chosen = [a for a in shared if a != NATURAL and (attacks is None or a in attacks)]
+        return sorted(chosen)
+
+    header = ["ε"] + [row if sigma_of[row] is None else f"σ = {sigma_of[row]:g}" for row in columns]
+    lines: list[list[str]] = []
+    measured: list[dict] = []
+    natural = [worst_case(runs[0][1], row, [NATURAL], balanced) for row in columns] if runs else []
+    lines.append(["0 (natural)"] + [f"{acc:.1f} ({n})" if n else "—" for acc, n in natural])
+    for eps, recs in runs:
+        cells = [f"{eps:g}/255"]
+        for row in columns:
+            chosen = row_attacks(row)
+            acc, n = worst_case(recs, row, chosen, balanced) if chosen else (float("nan"), 0)
+            cells.append(f"{acc:.1f} ({n})" if n else "—")
+            if n:  # rows have distinct names, so the envelope groups by row alone
+                measured.append({"row": row, "epsilon": eps, "worst_case_accuracy": acc, "images": n,
+                                 "attacks": chosen})
+        lines.append(cells)
+    for row, (acc, n) in zip(columns, natural):  # a row below the floor on clean images has no envelope at all
+        if n:
+            measured.append({"row": row, "epsilon": 0.0, "worst_case_accuracy": acc, "images": n, "attacks": []})
+    return header, lines, envelopes(measured)
