@@ -215,3 +215,6 @@ def test_envelope_text_says_what_the_setting_buys(tiny_model_card: Path) -> None
     assert other.startswith("These settings were not measured") and "already at 8/255" in other and "63.0 %" in other
     assert "up to at least ε = 8/255, the largest" in envelope_text(_card(tiny_model_card, [_entry("base", 85.0)]),
                                                                    settings)
+    assert "worst of 3 attacks" in text
+    one = dict(_entry("medrdf", 85.0), attacks=["pgd100"])  # one transferred attack: named, and "only"
+    assert "85.0 % on 372 images, against pgd100 only" in envelope_text(_card(tiny_model_card, [one]), settings)

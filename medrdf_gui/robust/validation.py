@@ -150,9 +150,11 @@ def envelope_text(card: Any, settings: RobustSettings) -> str | None:
                 f"the smallest budget measured ({below['worst_case_accuracy']:.1f} %, {below['images']} images).")
     reach = "up to" if below is not None else "up to at least"
     largest = "" if below is not None else ", the largest budget measured"
+    attacks = env["attacks"]
+    against = (f"worst of {len(attacks)} attacks" if len(attacks) > 2
+               else f"against {' and '.join(attacks) or 'no attack'} only")
     return (f"{who} keeps ≥ {floor} of diagnoses under attack {reach} ε = {_eps_text(env['epsilon'])}{largest} "
-            f"({env['worst_case_accuracy']:.1f} % on {env['images']} images, worst of {len(env['attacks'])} "
-            f"attacks{below_text}).")
+            f"({env['worst_case_accuracy']:.1f} % on {env['images']} images, {against}{below_text}).")
 
 
 def protection_summary(card: Any) -> str:
