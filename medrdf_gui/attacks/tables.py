@@ -270,7 +270,9 @@ def sigma_eps_table(runs: list[tuple[float, list[dict]]], attacks: list[str] | N
         chosen = [a for a in shared if a != NATURAL and (attacks is None or a in attacks)]
         return sorted(chosen)
 
-    header = ["ε"] + [row if sigma_of[row] is None else f"σ = {sigma_of[row]:g}" for row in columns]
+    levels = [sigma_of[row] for row in columns if sigma_of[row] is not None]
+    short = len(levels) == len(set(levels))  # one row per σ: name the column by its σ alone
+    header = ["ε"] + [f"σ = {sigma_of[row]:g}" if short and sigma_of[row] is not None else row for row in columns]
     lines: list[list[str]] = []
     measured: list[dict] = []
     natural = [worst_case(runs[0][1], row, [NATURAL], balanced) for row in columns] if runs else []
