@@ -54,8 +54,18 @@ def main() -> int:
     cells = []
     for env in envelopes:
         below = env["first_below"]
-        text = f"{env['epsilon']:g}/255" if env["worst_case_accuracy"] is not None else "none"
-        text += f" (first below: {below['epsilon']:g}/255, {below['worst_case_accuracy']:.1f} %)" if below else " (none below)"
+        if env["worst_case_accuracy"] is None:
+            text = "none: below 80 % on clean images already"
+        elif env["epsilon"] == 0:
+            text = "clean images only"
+        else:
+            text = f"ε = {env['epsilon']:g}/255"
+        if below and below["epsilon"] > 0:
+            text += f" (first below: {below['epsilon']:g}/255, {below['worst_case_accuracy']:.1f} %)"
+        elif below:
+            text += f" ({below['worst_case_accuracy']:.1f} % natural)"
+        else:
+            text += " (none measured below)"
         cells.append(f"{env['row']}: {text}")
     print("\n".join(f"* {c}" for c in cells))
     print("\nThe paper's TABLE I (PGD-100, ResNet-50, COVID-19):\n")
