@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--row", default="MedRDF salt-pepper + MF", help="the MedRDF row (default: the paper's)")
     tb.add_argument("--attacks", default=None,
                     help="comma-separated attacks in table order (default: every attack in the records, natural first)")
+    tb.add_argument("--with-detectors", action="store_true",
+                    help="only the images whose every vote of --row was cast with the scope and squeezing detectors "
+                         "(records carrying ood_score and squeeze_score): records made before a card had them "
+                         "would count its alerts as silent")
     tb.add_argument("--kind", default="ix,flips,alerts",
                     help="comma-separated: accuracy, balanced (class-balanced accuracy), single-draw (Random R-P's "
                          "one random draw, from the share of copies), ix, flips, alerts, scope (out-of-scope score "
@@ -843,6 +847,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
         records = tables.load_records(args.records)
     except (OSError, ValueError, KeyError) as exc:
         raise CliError(f"Cannot read the records: {exc}.", EXIT_USAGE) from None
+    if args.with_detectors:
+        records = tables.with_detectors(records, args.row)
     flagged = [r for r in records if r["row"] == args.row and "verdict" in r]
     if not flagged:
         raise CliError(f"No records of row '{args.row}' carry the final flag (records older than it cannot be "

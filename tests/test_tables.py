@@ -143,3 +143,13 @@ def test_sigma_eps_table_is_table_i_with_each_columns_envelope() -> None:
     assert by_row["MedRDF salt-pepper σ 0.1 + MF"]["first_below"] is None
     _, only_eot, _ = tables.sigma_eps_table([(8.0, eps8)], attacks=["eot"])
     assert only_eot[1][2] == "60.0 (5)" and only_eot[1][1] == "—"  # the base model has no eot records
+
+
+def test_with_detectors_keeps_only_images_voted_with_both_statistics() -> None:
+    scored = dict(rec("a", "natural", True, "accept"), ood_score=3.0, squeeze_score=0.1)
+    partly = dict(rec("b", "natural", True, "accept"), ood_score=3.0, squeeze_score=None)
+    old = rec("c", "natural", True, "accept")
+    base = {"file": "c", "attack": "natural", "row": "Base model", "label": 0, "correct": True, "abstained": False}
+    kept = tables.with_detectors([scored, partly, old, base, rec("a", "pgd", False, "accept") | {"ood_score": 9.0,
+                                                                                                "squeeze_score": 0.2}], ROW)
+    assert {r["file"] for r in kept} == {"a"} and len(kept) == 2  # b lacks one statistic, c both (its base row goes too)

@@ -49,6 +49,15 @@ def load_records(paths: Iterable[Path]) -> list[dict]:
     return list(merged.values())
 
 
+def with_detectors(records: list[dict], row: str) -> list[dict]:
+    """The records (every row) of the images whose every ``row`` record carries both detector statistics: a vote cast
+    before the model's card had scope statistics and a squeezing detector raised none of their alerts, so mixing
+    such images into the flag tables would count the missing alerts as silence."""
+    lacking = {r["file"] for r in records if r["row"] == row
+               and (r.get("ood_score") is None or r.get("squeeze_score") is None)}
+    return [r for r in records if r["file"] not in lacking]
+
+
 def _flagged(rec: dict) -> bool:
     """The record carries the final flag (records written before the flag existed do not)."""
     return "verdict" in rec and "rm_verdict" in rec
