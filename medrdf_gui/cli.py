@@ -706,8 +706,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 raise CliError(f"--sigmas takes numbers separated by commas, not {args.sigmas!r}.", EXIT_USAGE) from None
         defences = parse_defences(noises, denoisers, int(settings.kernel), args.smoothing_sigma, pairs, sigmas)
         for d in defences:  # refuse a bad size or level now, not hours into the run
-            settings.with_(noise=d.noise, denoiser=d.denoiser, kernel=d.kernel,
-                           sigma=settings.sigma if d.sigma is None else d.sigma).validate()
+            d.settings_for(settings).validate()
         device = resolve_device(settings.device)
         model = load_model(args.model or DEFAULT_MODEL, device=device)
     except (ValueError, SettingsError, EngineError, ModelNotFoundError) as exc:

@@ -54,6 +54,12 @@ class Defence:
         level = "" if self.sigma is None else f" σ {self.sigma:g}"
         return f"MedRDF {self.noise}{level} + {short}"
 
+    def settings_for(self, base: RobustSettings) -> RobustSettings:
+        """``base`` with this row's noise, denoiser, size and (when it sets one) noise level: what its vote runs with
+        and what its adaptive attack targets."""
+        return base.with_(noise=self.noise, denoiser=self.denoiser, kernel=self.kernel,
+                          sigma=base.sigma if self.sigma is None else self.sigma)
+
 
 def balanced_files(split_dir: Path, classes: list[str], limit: int | None) -> list[tuple[Path, int]]:
     """The first ⌈limit/K⌉ files of each class in sorted order, interleaved (a stable, class-balanced subset)."""
@@ -119,11 +125,10 @@ class Evaluation:
 
     def _row_settings(self, defence: Defence) -> RobustSettings:
         """The settings of one MedRDF row: what its adaptive attack targets and what its vote runs with."""
-        return self.settings.with_(noise=defence.noise, denoiser=defence.denoiser, kernel=defence.kernel,
-                                   sigma=self.sigma_of(defence))
+        return defence.settings_for(self.settings)
 
     def sigma_of(self, defence: Defence) -> float:
-        return self.settings.sigma if defence.sigma is None else defence.sigma
+        return self._row_settings(defence).sigma
 
     def _record_defence(self, path: Path, label: int, attack: AttackSpec, defence: Defence, x_adv: torch.Tensor,
                         linf: float, seed: int) -> None:
