@@ -182,10 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--kind", default="ix,flips,alerts",
                     help="comma-separated: accuracy, balanced (class-balanced accuracy), single-draw (Random R-P's "
                          "one random draw, from the share of copies), ix, flips, alerts, scope (out-of-scope score "
-                         "per attack), squeeze (detector statistic per attack); or, from `medrdf noise-accuracy` "
+                         "per attack), squeeze (detector statistic per attack), roc (each score's AUROC against wrong "
+                         "attacked images, and its operating point at the card's threshold); or, from `medrdf noise-accuracy` "
                          "records only, noise-accuracy and noise-balanced (TABLE VI, plain and class-balanced)")
     tb.add_argument("--model", default=None,
-                    help="model whose card gives the scope and detector thresholds (kinds scope and squeeze)")
+                    help="model whose card gives the scope and detector thresholds (kinds scope, squeeze, roc)")
 
     dt_ = sub.add_parser("detector", help="the adversarial-input detector of a model (feature squeezing; threshold in "
                                           "its card)")
@@ -829,7 +830,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from .attacks import tables
 
     kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts", "scope", "squeeze", *NOISE_TABLE_KINDS)
+    known = ("accuracy", "balanced", "single-draw", "ix", "flips", "alerts", "scope", "squeeze", "roc",
+             *NOISE_TABLE_KINDS)
     unknown = [k for k in kinds if k not in known]
     if unknown:
         raise CliError(f"Unknown table kind(s): {', '.join(unknown)} (known: {', '.join(known)}).", EXIT_USAGE)
@@ -884,7 +886,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     if "alerts" in kinds:
         out += ["Alerts as detectors: % of wrong attacked diagnoses flagged (count), false alarms on clean correct "
                 "images", "", tables.markdown(*tables.alert_detection(records, args.row, attacks)), ""]
-    if "scope" in kinds or "squeeze" in kinds:
+    if "scope" in kinds or "squeeze" in kinds or "roc" in kinds:
         card = None
         if args.model:
             from .modelzoo import ModelNotFoundError, resolve_card
@@ -895,10 +897,13 @@ def cmd_tables(args: argparse.Namespace) -> int:
                 raise CliError(str(exc), EXIT_USAGE) from None
         for kind, field, entry, what in (("scope", "ood_score", "scope", "Out-of-scope score"),
                                          ("squeeze", "squeeze_score", "detector", "Feature-squeezing statistic")):
+            threshold = (getattr(card, entry, None) or {}).get("threshold") if card is not None else None
             if kind in kinds:
-                threshold = (getattr(card, entry, None) or {}).get("threshold") if card is not None else None
                 out += [f"{what} of the image each vote saw, per attack (share above the card's threshold, count)",
                         "", tables.markdown(*tables.score_table(records, args.row, attacks, field, threshold)), ""]
+            if "roc" in kinds:
+                out += [f"{what} as a detector: wrong attacked images against clean correct ones (%)", "",
+                        tables.markdown(*tables.roc_table(records, args.row, attacks, field, threshold)), ""]
     print("\n".join(out), end="")
     return EXIT_OK
 

@@ -239,3 +239,19 @@ def test_evaluate_help_names_every_attack_the_registry_has() -> None:
     text = sub.choices["evaluate"].format_help().replace("\n", " ")
     missing = [name for name in ATTACKS if name != "natural" and name not in text.replace(" ", "")]
     assert not missing, f"evaluate --help does not name: {missing}"
+
+
+def test_tables_roc_prints_each_scores_auroc(capsys, tmp_path: Path) -> None:
+    def rec(file: str, attack: str, correct: bool, ood: float, squeeze: float) -> dict:
+        return {"file": file, "attack": attack, "row": "MedRDF salt-pepper + MF", "label": 0, "correct": correct,
+                "abstained": False, "pred": 0, "rm": 2.0, "rm_verdict": "accept", "verdict": "accept", "alerts": [],
+                "base_label": 0, "ood_score": ood, "squeeze_score": squeeze}
+
+    records = [rec("a", "natural", True, 1.0, 0.1), rec("b", "natural", True, 2.0, 0.2),
+               rec("a", "pgd20", False, 3.0, 0.0), rec("b", "pgd20", False, 0.5, 0.9)]
+    (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    code, out, err = _run(capsys, "tables", str(tmp_path / "records.jsonl"), "--kind", "roc")
+    assert code == 0, err
+    assert "Out-of-scope score as a detector" in out and "Feature-squeezing statistic as a detector" in out
+    assert "| pgd20 | 2 | 2 | 0.500 |" in out  # ood: 3.0 beats both, 0.5 beats none
+    assert "| pgd20 | 2 | 2 | 0.500 |" in out.split("Feature-squeezing")[1]  # squeeze: 0.9 beats both, 0.0 none

@@ -153,3 +153,33 @@ def test_with_detectors_keeps_only_images_voted_with_both_statistics() -> None:
     kept = tables.with_detectors([scored, partly, old, base, rec("a", "pgd", False, "accept") | {"ood_score": 9.0,
                                                                                                 "squeeze_score": 0.2}], ROW)
     assert {r["file"] for r in kept} == {"a"} and len(kept) == 2  # b lacks one statistic, c both (its base row goes too)
+
+
+def test_auroc_is_the_mann_whitney_probability_with_half_ties() -> None:
+    assert tables.auroc([0.0, 1.0], [2.0, 3.0]) == 1.0
+    assert tables.auroc([2.0, 3.0], [0.0, 1.0]) == 0.0
+    assert tables.auroc([1.0, 1.0], [1.0]) == 0.5
+    assert tables.auroc([0.0, 2.0], [1.0, 3.0]) == 0.75  # 3 of the 4 pairs ordered right
+    assert math.isnan(tables.auroc([], [1.0]))
+
+
+def test_roc_curve_runs_from_nothing_flagged_to_everything_flagged() -> None:
+    fpr, tpr = tables.roc_curve([0.0, 2.0], [1.0, 3.0])
+    assert (fpr[0], tpr[0]) == (0.0, 0.0) and (fpr[-1], tpr[-1]) == (1.0, 1.0)
+    assert list(zip(fpr, tpr)) == [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+    assert all(a <= b for a, b in zip(fpr, fpr[1:])) and all(a <= b for a, b in zip(tpr, tpr[1:]))
+
+
+def test_roc_table_separates_wrong_attacked_from_clean_correct_and_reads_the_operating_point() -> None:
+    recs = [dict(rec(f, "natural", ok, "accept"), squeeze_score=s)
+            for f, ok, s in [("a", True, 0.1), ("b", True, 0.2), ("c", True, 0.9), ("d", False, 5.0)]]
+    # d's clean diagnosis is wrong: not a negative; c's attacked diagnosis stays right: not a positive
+    recs += [dict(rec(f, "pgd", ok, "accept"), squeeze_score=s)
+             for f, ok, s in [("a", False, 0.8), ("b", False, 0.3), ("c", True, 0.0)]]
+    recs += [dict(rec("a", "cw", False, "accept"), squeeze_score=None)]  # no statistic: left out
+    negatives, positives = tables.score_separation(recs, ROW, "pgd", "squeeze_score")
+    assert sorted(negatives) == [0.1, 0.2, 0.9] and sorted(positives) == [0.3, 0.8]
+    header, rows = tables.roc_table(recs, ROW, ["natural", "pgd", "cw"], "squeeze_score", threshold=0.5)
+    assert header[-2:] == ["Caught at > 0.5", "False alarms at > 0.5"]
+    # 0.3 beats 0.1 and 0.2; 0.8 beats 0.1 and 0.2: 4 of 6 pairs
+    assert rows == [["pgd", "2", "3", "0.667", "50.0", "33.3"]]  # cw has no positive with a score: no row

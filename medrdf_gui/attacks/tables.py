@@ -256,6 +256,59 @@ def score_table(records: list[dict], row: str, attacks: list[str], field: str,
     return header, rows
 
 
+def score_separation(records: list[dict], row: str, attack: str | list[str], field: str) -> tuple[list[float], list[float]]:
+    """The scores a detector sees: ``field`` on the clean, correctly diagnosed images (negatives: what it must not
+    flag) and on the images ``attack`` (one name or a list, pooled) made wrong (positives: what it should flag).
+    Higher means more suspicious for every score the records carry (``ood_score``, ``squeeze_score``)."""
+    by_attack = _by_attack(records, row)
+    attacks = [attack] if isinstance(attack, str) else list(attack)
+    negatives = [float(r[field]) for r in by_attack.get(NATURAL, []) if r["correct"] and r.get(field) is not None]
+    positives = [float(r[field]) for a in attacks for r in by_attack.get(a, [])
+                 if not r["correct"] and r.get(field) is not None]
+    return negatives, positives
+
+
+def auroc(negatives: list[float], positives: list[float]) -> float:
+    """Area under the ROC curve: P(positive's score > negative's) + ½ P(tie) (Mann–Whitney); NaN if a side is empty."""
+    if not negatives or not positives:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def roc_curve(negatives: list[float], positives: list[float]) -> tuple[list[float], list[float]]:
+    """(false-positive rates, true-positive rates) of the rule "flag when score ≥ t" over every distinct t, from
+    (0, 0) to (1, 1)."""
+    fpr, tpr = [0.0], [0.0]
+    for t in sorted(set(negatives) | set(positives), reverse=True):
+        fpr.append(sum(n >= t for n in negatives) / max(1, len(negatives)))
+        tpr.append(sum(p >= t for p in positives) / max(1, len(positives)))
+    if fpr[-1] != 1.0 or tpr[-1] != 1.0:
+        fpr.append(1.0)
+        tpr.append(1.0)
+    return fpr, tpr
+
+
+def roc_table(records: list[dict], row: str, attacks: list[str], field: str,
+              threshold: float | None = None) -> tuple[list[str], list[list[str]]]:
+    """A thresholded alert's score as a detector, per attack and pooled: AUROC of wrong attacked images against
+    clean correct ones, and, with the card's threshold, the share of each it flags (the alert's operating point)."""
+    header = ["Attacked set", "Wrong (positives)", "Clean correct (negatives)", "AUROC"]
+    if threshold is not None:
+        header += [f"Caught at > {threshold:.4g}", f"False alarms at > {threshold:.4g}"]
+    attacked = [a for a in attacks if a != NATURAL and score_separation(records, row, a, field)[1]]
+    rows = []
+    for name, which in [(a, a) for a in attacked] + ([("pooled", attacked)] if len(attacked) > 1 else []):
+        negatives, positives = score_separation(records, row, which, field)
+        area = auroc(negatives, positives)
+        cells = [name, str(len(positives)), str(len(negatives)), "—" if area != area else f"{area:.3f}"]
+        if threshold is not None:
+            cells += [f"{100.0 * sum(p > threshold for p in positives) / len(positives):.1f}",
+                      "—" if not negatives else f"{100.0 * sum(n > threshold for n in negatives) / len(negatives):.1f}"]
+        rows.append(cells)
+    return header, rows
+
+
 def sigma_eps_table(runs: list[tuple[float, list[dict]]], attacks: list[str] | None = None,
                     balanced: bool = False) -> tuple[list[str], list[list[str]], list[dict]]:
     """The paper's TABLE I from ``(ε in 1/255, records)`` runs of ``medrdf evaluate --sigmas …``: one line per ε
