@@ -34,6 +34,16 @@ def test_salt_and_pepper_fractions_are_binomial(sigma: float) -> None:
         assert abs(k - N * p) <= 5 * math.sqrt(N * p * (1 - p)), (value, k)
 
 
+def test_salt_and_pepper_reads_one_uniform_draw_per_element_as_documented() -> None:
+    """A seed's copies stay the copies recorded runs were made with: pepper below σ/2, salt in [σ/2, σ)."""
+    x = torch.rand(3, 1, 40, 40, generator=_gen(1))
+    u = torch.rand(x.shape, generator=_gen(7))
+    expected = torch.where(u < 0.05, torch.zeros_like(x), torch.where(u < 0.1, torch.ones_like(x), x))
+    assert torch.equal(SaltPepperNoise(0.1)(x, _gen(7)), expected)
+    batch = x[:1].expand(5, -1, -1, -1)  # the engine's expanded view of one image
+    assert torch.equal(SaltPepperNoise(0.1)(batch, _gen(3)), SaltPepperNoise(0.1)(batch.contiguous(), _gen(3)))
+
+
 def test_gaussian_noise_mean_and_variance() -> None:
     sigma = 0.1
     delta = (GaussianNoise(sigma)(_half_grey(), _gen()) - 0.5).double()

@@ -46,8 +46,9 @@ class SaltPepperNoise:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        out = torch.where(u < self.sigma / 2, torch.zeros_like(x), x)
-        return torch.where((u >= self.sigma / 2) & (u < self.sigma), torch.ones_like(x), out)
+        # u < σ/2: pepper (0); σ/2 ≤ u < σ: salt (1); else the pixel. One select over a 0/1 tensor instead of two
+        # selects over materialised zeros and ones: the same values from the same draw, in 4 passes instead of 7.
+        return torch.where(u < self.sigma, (u >= self.sigma / 2).to(x.dtype), x)
 
 
 class PoissonNoise:
