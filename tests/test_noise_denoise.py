@@ -151,3 +151,13 @@ def test_random_rotation_turns_by_the_papers_angles() -> None:
     angles = torch.rad2deg(torch.atan2(cy, cx)).abs()
     assert float(angles.min()) >= 9.0 and float(angles.max()) <= 101.0
     assert float(angles.min()) <= 15.0 and float(angles.max()) >= 95.0  # the whole range is drawn
+
+
+def test_median_of_a_tensor_an_attacker_differentiates_runs_and_bpda_passes_the_gradient() -> None:
+    from medrdf_gui.attacks.adaptive import mean_filter, straight_through
+
+    x = torch.rand(2, 1, 9, 9, generator=_gen(8), requires_grad=True)
+    out = straight_through(MedianFilter(3), x, mean_filter(3))
+    assert torch.equal(out.detach(), MedianFilter(3)(x.detach()))
+    out.sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0

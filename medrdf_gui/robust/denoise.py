@@ -40,28 +40,46 @@ class NoDenoiser:
         return x
 
 
-def _median3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
-
-
 def median3x3(x: torch.Tensor) -> torch.Tensor:
     """3×3 median by sorting columns once: sort each vertical triple (lo ≤ mid ≤ hi), shared by the three pixels
     that see it; then the median of the 3×3 window is median(max of the three lo, median of the three mid, min of
     the three hi) (Paeth, Graphics Gems). 18 elementwise passes instead of the 38 of a median-of-9 network, no
     k²-fold unfold copy, no sort: 2–3.3× the network's speed on one CPU core (scripts/bench_median.py), same
-    values (tests: scipy)."""
-    padded = symmetric_pad(x, 1)
+    values (tests: scipy).
+
+    For a one-pixel border scipy's ``reflect`` (half-sample symmetric) repeats the edge pixel, which is exactly
+    ``replicate`` padding: one native op instead of two index_select copies (30 → 2.5 ms on a 64 × 224² batch).
+    Intermediates are written in place where a buffer is free, so the batch allocates 7 fresh tensors instead of
+    18 (each a first-touch page-faulting allocation at these sizes). ``out=`` ops are not differentiable, so the
+    filter runs without autograd: attacks never differentiate the median itself, they go around it (BPDA, with a
+    mean filter or the identity as its backward pass: attacks/adaptive.py)."""
+    with torch.no_grad():
+        return _median3x3(x)
+
+
+def _median3x3(x: torch.Tensor) -> torch.Tensor:
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate") if x.dim() >= 3 else symmetric_pad(x, 1)
     h, w = x.shape[-2:]
     top, centre, bottom = padded[..., 0:h, :], padded[..., 1 : h + 1, :], padded[..., 2 : h + 2, :]
-    low_pair, high_pair = torch.minimum(top, centre), torch.maximum(top, centre)
-    lo = torch.minimum(low_pair, bottom)
-    hi = torch.maximum(high_pair, bottom)
-    mid = torch.maximum(low_pair, torch.minimum(high_pair, bottom))
+    lo, hi = torch.minimum(top, centre), torch.maximum(top, centre)
+    mid = torch.minimum(hi, bottom)
+    torch.maximum(lo, mid, out=mid)  # mid = max(lo pair, min(hi pair, bottom))
+    torch.minimum(lo, bottom, out=lo)
+    torch.maximum(hi, bottom, out=hi)
     left, here, right = slice(0, w), slice(1, w + 1), slice(2, w + 2)
-    max_lo = torch.maximum(torch.maximum(lo[..., left], lo[..., here]), lo[..., right])
-    min_hi = torch.minimum(torch.minimum(hi[..., left], hi[..., here]), hi[..., right])
-    med_mid = _median3(mid[..., left], mid[..., here], mid[..., right])
-    return _median3(max_lo, med_mid, min_hi)
+    max_lo = torch.maximum(lo[..., left], lo[..., here])
+    torch.maximum(max_lo, lo[..., right], out=max_lo)
+    min_hi = torch.minimum(hi[..., left], hi[..., here])
+    torch.minimum(min_hi, hi[..., right], out=min_hi)
+    # median of the three mids: max(min(a, b), min(max(a, b), c))
+    med_mid, upper = torch.minimum(mid[..., left], mid[..., here]), torch.maximum(mid[..., left], mid[..., here])
+    torch.minimum(upper, mid[..., right], out=upper)
+    torch.maximum(med_mid, upper, out=med_mid)
+    # the answer: median(max_lo, med_mid, min_hi), in max_lo's buffer
+    upper = torch.maximum(max_lo, med_mid, out=upper)
+    torch.minimum(upper, min_hi, out=upper)
+    torch.minimum(max_lo, med_mid, out=max_lo)
+    return torch.maximum(max_lo, upper, out=max_lo)
 
 
 class MedianFilter:
