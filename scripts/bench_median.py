@@ -4,7 +4,8 @@
 
 * unfold + median: the textbook form (a 9-fold copy of the batch, then a sort per pixel): the baseline;
 * sorting network: the 19-exchange median-of-9 network on nine shifted views (shipped until 2026-11-26);
-* column sort: what `medrdf_gui.robust.denoise.median3x3` does now.
+* column sort, first form (shipped 2026-11-26 to 2026-12-03): index_select padding, a fresh tensor per pass;
+* column sort: what `medrdf_gui.robust.denoise.median3x3` does now (replicate padding, in-place intermediates).
 
 All three must give the same values (checked before timing); the figures are the median of ``repeats`` timings
 and the ratios are against the baseline in this run.
@@ -39,6 +40,23 @@ def sorting_network(x: torch.Tensor) -> torch.Tensor:
     return v[4]
 
 
+def _median3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
+
+
+def column_sort_first(x: torch.Tensor) -> torch.Tensor:
+    padded = symmetric_pad(x, 1)
+    h, w = x.shape[-2:]
+    top, centre, bottom = padded[..., 0:h, :], padded[..., 1 : h + 1, :], padded[..., 2 : h + 2, :]
+    low_pair, high_pair = torch.minimum(top, centre), torch.maximum(top, centre)
+    lo, hi = torch.minimum(low_pair, bottom), torch.maximum(high_pair, bottom)
+    mid = torch.maximum(low_pair, torch.minimum(high_pair, bottom))
+    left, here, right = slice(0, w), slice(1, w + 1), slice(2, w + 2)
+    max_lo = torch.maximum(torch.maximum(lo[..., left], lo[..., here]), lo[..., right])
+    min_hi = torch.minimum(torch.minimum(hi[..., left], hi[..., here]), hi[..., right])
+    return _median3(max_lo, _median3(mid[..., left], mid[..., here], mid[..., right]), min_hi)
+
+
 def median_seconds(fn, x: torch.Tensor, repeats: int) -> float:
     return statistics.median(timed(lambda: fn(x), x.device)[0] for _ in range(repeats))
 
@@ -56,7 +74,7 @@ def main() -> None:
     x = torch.rand(args.batch, 1, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(args.device)
     x = torch.where(x < 0.05, 0.0, torch.where(x > 0.95, 1.0, x))  # salt and pepper, the case MF is for
     methods = {"unfold + median (baseline)": unfold_median, "sorting network": sorting_network,
-               "column sort (shipped)": median3x3}
+               "column sort, first form": column_sort_first, "column sort (shipped)": median3x3}
     reference = unfold_median(x)
     for name, fn in methods.items():
         assert torch.equal(fn(x), reference), f"{name} differs from the baseline"
