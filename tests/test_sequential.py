@@ -93,3 +93,36 @@ def test_adaptive_copies_are_a_prefix_of_the_fixed_draw() -> None:
                             classes=CLASSES)
     assert stopped.n_used < 1000 and stopped.counts == prefix.counts
     assert 0 < stopped.counts["b"] < stopped.n_used, "a unanimous draw would not show the order matters"
+
+
+@pytest.mark.parametrize("k", [3])
+def test_no_vote_settles_before_a_unanimous_one_would(k: int) -> None:
+    from itertools import combinations_with_replacement
+
+    from medrdf_gui.robust import default_threshold
+    from medrdf_gui.robust.sequential import earliest_settle
+
+    threshold = default_threshold(k)
+    first = earliest_settle(k, 0.0005, threshold, 10_000)
+    assert check_settled(np.array([first] + [0] * (k - 1)), 0.0005, threshold).verdict == "accept"
+    assert 10 < first < 100  # a few dozen copies, not a batch
+    for t in range(1, first):
+        for votes in combinations_with_replacement(range(k), t):  # every count vector of t copies, up to order
+            counts = np.bincount(np.array(votes), minlength=k)
+            assert not check_settled(counts, 0.0005, threshold).settled, counts
+
+
+def test_the_engine_checks_first_where_a_unanimous_vote_settles() -> None:
+    import torch
+    from torch import nn
+
+    from medrdf_gui.robust import robust_predict
+    from medrdf_gui.robust.sequential import earliest_settle
+
+    class Constant(nn.Module):  # votes class 0 on every copy
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tensor([[5.0, 0.0, 0.0]]).expand(x.shape[0], 3)
+
+    r = robust_predict(Constant(), torch.rand(1, 1, 8, 8), classes=["a", "b", "c"], n=10_000, batch_size=64,
+                       sampling="adaptive", seed=0, device="cpu", backend="torch")
+    assert r.verdict == "accept" and r.n_used == earliest_settle(3, 0.0005, 1.0, 64) < 64

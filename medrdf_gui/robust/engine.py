@@ -25,7 +25,7 @@ from .device import describe_device, resolve_device
 from .errors import Cancelled, EngineError
 from .noise import make_noise
 from .result import Result
-from .sequential import check_settled
+from .sequential import check_settled, earliest_settle
 from .settings import RobustSettings, default_threshold
 from .squeeze import assess as squeeze_assess
 from .validation import defence_caution, protection_notice
@@ -75,15 +75,16 @@ class VoteSampler:
                 self.batch_size = count
 
     def counts(self, n: int, progress: ProgressFn | None = None, offset: int = 0, total: int | None = None,
-               stop: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
-        """Vote counts of up to ``n`` copies; ``stop(counts)`` after each batch may end the draw early."""
+               stop: Callable[[np.ndarray], bool] | None = None, first: int | None = None) -> np.ndarray:
+        """Vote counts of up to ``n`` copies; ``stop(counts)`` after each batch may end the draw early. ``first``
+        sizes the first batch (the earliest size at which ``stop`` can say yes); later batches are full."""
         counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.x.device)
         done = 0
         total = total or n
         while done < n:
             if self.should_cancel():
                 raise Cancelled("Analysis cancelled.")
-            want = min(self.batch_size, n - done)
+            want = min(first if done == 0 and first else self.batch_size, self.batch_size, n - done)
             labels = self.classify_copies(want)
             counts += torch.bincount(labels, minlength=self.num_classes)
             done += labels.numel()
@@ -172,11 +173,13 @@ def robust_predict(model, x: torch.Tensor, settings: RobustSettings | None = Non
             selection = None
             if settings.noise == "gaussian":
                 selection = sampler.counts(settings.n0, progress, 0, total)
-            stop = None
+            stop = first = None
             if settings.sampling == "adaptive":
                 # half of α for the confidence sequences, half for the fixed-n test at the cap
                 stop = lambda c: check_settled(c, settings.alpha / 2, threshold).settled  # noqa: E731
-            counts = sampler.counts(settings.n, progress, total - settings.n, total, stop)
+                # no vote can settle before a unanimous one does: check there first, not a batch later
+                first = earliest_settle(k, settings.alpha / 2, threshold, settings.batch_size)
+            counts = sampler.counts(settings.n, progress, total - settings.n, total, stop, first)
     except (Cancelled, EngineError):
         raise
     except Exception as exc:
