@@ -17,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from medrdf_gui.robust.device import cpu_model  # noqa: E402
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm"}
 
@@ -36,16 +39,6 @@ def sample(root: Path, per_class: int, seed: int) -> list[Path]:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
         picked += rng.sample(files, min(per_class, len(files)))
     return picked
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = [row["elapsed_s"] for row in rows]
     used = [row["n_used"] for row in rows]
     summary = {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "load_average_before": load_before[0],
+        "cpu": cpu_model(), "cores": os.cpu_count(), "load_average_before": load_before[0],
         "load_average_after": load_after[0], "device": rows[0]["device"], "sampling": rows[0]["sampling"],
         "predict_arguments": extra, "images": len(rows),
         "elapsed_s": {"median": statistics.median(elapsed), "p90": percentile(elapsed, 0.9), "max": max(elapsed),

@@ -6,7 +6,7 @@ Positives are the images an attack made wrong (what the alert should flag), nega
 diagnosed images (what it must not flag), both from the MedRDF row; the curve and AUROC come from
 `medrdf_gui.attacks.tables` (`medrdf tables --kind roc` prints the same numbers as a table).
 
-    python scripts/roc_curves.py docs/results/cxr3-resnet18-at-xi-92img.records.jsonl.gz --model cxr3-resnet18-at \\
+    python scripts/roc_curves.py docs/results/cxr3-resnet18-at-xi-96img.records.jsonl.gz --model cxr3-resnet18-at \\
         --with-detectors --out docs/roc-cxr3-resnet18-at.png
 """
 
@@ -55,9 +55,8 @@ def main() -> int:
             area = tables.auroc(negatives, positives)
             line, = ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{attack}: AUROC {area:.2f} ({len(positives)} wrong)")
             if threshold is not None:
-                op = (sum(n > threshold for n in negatives) / len(negatives),
-                      sum(p > threshold for p in positives) / len(positives))
-                ax.scatter(*op, color=line.get_color(), edgecolor="black", zorder=5)
+                ax.scatter(*tables.operating_point(negatives, positives, threshold), color=line.get_color(),
+                           edgecolor="black", zorder=5)
             print(f"{title:28s} {attack:16s} AUROC {area:.3f}  positives {len(positives)}  negatives {len(negatives)}")
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
         ax.axvline(0.05, color="grey", lw=0.8, ls="--")

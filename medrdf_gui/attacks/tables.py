@@ -289,6 +289,13 @@ def roc_curve(negatives: list[float], positives: list[float]) -> tuple[list[floa
     return fpr, tpr
 
 
+def operating_point(negatives: list[float], positives: list[float], threshold: float) -> tuple[float, float]:
+    """(false-alarm rate, catch rate) of the alert that fires when the score exceeds ``threshold``; NaN for an
+    empty side."""
+    rate = lambda values: sum(v > threshold for v in values) / len(values) if values else float("nan")  # noqa: E731
+    return rate(negatives), rate(positives)
+
+
 def roc_table(records: list[dict], row: str, attacks: list[str], field: str,
               threshold: float | None = None) -> tuple[list[str], list[list[str]]]:
     """A thresholded alert's score as a detector, per attack and pooled: AUROC of wrong attacked images against
@@ -296,15 +303,18 @@ def roc_table(records: list[dict], row: str, attacks: list[str], field: str,
     header = ["Attacked set", "Wrong (positives)", "Clean correct (negatives)", "AUROC"]
     if threshold is not None:
         header += [f"Caught at > {threshold:.4g}", f"False alarms at > {threshold:.4g}"]
-    attacked = [a for a in attacks if a != NATURAL and score_separation(records, row, a, field)[1]]
+    sets = [(a, *score_separation(records, row, a, field)) for a in attacks if a != NATURAL]
+    sets = [(name, negatives, positives) for name, negatives, positives in sets if positives]
+    if len(sets) > 1:  # the clean images are the same for every attack
+        sets.append(("pooled", sets[0][1], [p for _, _, positives in sets for p in positives]))
+    pct = lambda v: "—" if v != v else f"{100.0 * v:.1f}"  # noqa: E731
     rows = []
-    for name, which in [(a, a) for a in attacked] + ([("pooled", attacked)] if len(attacked) > 1 else []):
-        negatives, positives = score_separation(records, row, which, field)
+    for name, negatives, positives in sets:
         area = auroc(negatives, positives)
         cells = [name, str(len(positives)), str(len(negatives)), "—" if area != area else f"{area:.3f}"]
         if threshold is not None:
-            cells += [f"{100.0 * sum(p > threshold for p in positives) / len(positives):.1f}",
-                      "—" if not negatives else f"{100.0 * sum(n > threshold for n in negatives) / len(negatives):.1f}"]
+            false_alarms, caught = operating_point(negatives, positives, threshold)
+            cells += [pct(caught), pct(false_alarms)]
         rows.append(cells)
     return header, rows
 

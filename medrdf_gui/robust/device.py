@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
 from .errors import EngineError
@@ -42,3 +45,15 @@ def describe_device(device: torch.device, backend: str | None = None) -> str:
         return f"{device} ({torch.cuda.get_device_name(device)})"
     threads = torch.get_num_threads()
     return f"cpu ({f'{backend}, ' if backend else ''}{threads} thread{'s' if threads != 1 else ''})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform``'s guess where there is none): what speeds and training
+    hours are quoted with."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import math
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -55,15 +54,9 @@ def hardware_description(device: torch.device) -> str:
     """What the training ran on, for the card (TABLE XI reports training hours, which mean nothing without it)."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} torch threads"
+    from ..robust.device import cpu_model
+
+    return f"{cpu_model()}, {torch.get_num_threads()} torch threads"
 
 
 class _Fp32Logits(nn.Module):
